@@ -1,0 +1,418 @@
+"""The data that crosses the contract: what plugins declare, receive and return.
+
+All models are frozen attrs classes with validators, so a malformed value is refused where it is
+built, not three calls later. Fields that hold personal data (names, addresses, contact data,
+free text) are shown as `'***'` in `repr()`, so a model logged by mistake leaks nothing.
+Their JSON form comes from `pimms_core.serialization`.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+import attrs
+from attrs import field, frozen
+
+from pimms_core.errors import InvalidInput
+
+DESCRIPTION_MAX_CHARS = 2000
+IDEMPOTENCY_KEY_MAX_CHARS = 255
+
+
+def _redacted(_value: object) -> str:
+    return "'***'"
+
+
+class ClaimState(StrEnum):
+    """The common claim states every partner's statuses map onto."""
+
+    RECEIVED = "received"
+    IN_PROGRESS = "in_progress"
+    AWAITING_CUSTOMER = "awaiting_customer"
+    RESOLVED = "resolved"
+    REJECTED = "rejected"
+    CLOSED = "closed"
+    UNKNOWN = "unknown"
+    """The partner sent a status code it never declared: its raw code is kept beside."""
+
+    @property
+    def is_open(self) -> bool:
+        """Whether a claim in this state still needs following."""
+        return self not in {ClaimState.RESOLVED, ClaimState.REJECTED, ClaimState.CLOSED}
+
+
+class Category(StrEnum):
+    """The common claim categories; each partner maps its own codes onto these."""
+
+    BILLING = "billing"
+    PAYMENT_DIFFICULTY = "payment_difficulty"
+    METER_READING = "meter_reading"
+    CONTRACT_CHANGE = "contract_change"
+    SERVICE_OUTAGE = "service_outage"
+    DELIVERY_PROBLEM = "delivery_problem"
+    LOST_OR_DAMAGED = "lost_or_damaged"
+    DELAY_COMPENSATION = "delay_compensation"
+    REFUND = "refund"
+    ACCESSIBILITY = "accessibility"
+    OTHER = "other"
+
+
+class Operation(StrEnum):
+    """The operations of the contract, one hook each."""
+
+    LOOKUP_ACCOUNT = "lookup_account"
+    OPEN_CLAIM = "open_claim"
+    CLAIM_STATUS = "claim_status"
+
+
+class Idempotency(StrEnum):
+    """How a partner lets a claim be sent again without creating it twice."""
+
+    HEADER = "header"
+    """The partner honours an idempotency key header: re-sending the same key is safe."""
+    UNIQUE_KEY = "unique_key"
+    """The partner refuses a second claim with the caller's key and names the existing one."""
+    LOOKUP = "lookup"
+    """The partner stores the caller's key and can be asked for claims carrying it."""
+    NONE = "none"
+    """No mechanism: a claim whose outcome is unknown must never be re-sent blindly."""
+
+
+# --- What a plugin declares -------------------------------------------------------------------
+
+
+def _check_pattern(_inst: object, _attr: attrs.Attribute[str], value: str) -> None:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(
+            f"reference pattern {value!r} is not a valid regular expression: {exc}"
+        ) from None
+
+
+@frozen
+class ReferenceFormat:
+    """How a partner identifies an account, and how to tell a resident where to find it."""
+
+    pattern: str = field(validator=_check_pattern)
+    """A regular expression the whole reference must match (after surrounding spaces are cut)."""
+    example: str
+    hint: str
+    """Words a mediator can read to a resident: "10 digits, top right of your bill"."""
+    needs_last_name: bool = False
+    """True where the reference alone must not reveal the account (a booking, say)."""
+
+    def __attrs_post_init__(self) -> None:
+        if not self.matches(self.example):
+            raise ValueError(f"example {self.example!r} does not match pattern {self.pattern!r}")
+
+    def matches(self, reference: str) -> bool:
+        return re.fullmatch(self.pattern, reference) is not None
+
+
+@frozen
+class CategoryCode:
+    """One of a partner's own claim categories, and the common category it means."""
+
+    code: str
+    category: Category = field(converter=Category)
+    label: str = ""
+
+
+@frozen
+class StatusCode:
+    """One of a partner's own claim statuses, and the common state it means."""
+
+    code: str
+    state: ClaimState = field(converter=ClaimState)
+    label: str = ""
+
+
+@frozen
+class SettingSpec:
+    """A setting a plugin needs. Secret ones only ever come from the environment."""
+
+    name: str = field(validator=attrs.validators.matches_re(r"[a-z][a-z0-9_]*"))
+    description: str
+    secret: bool = False
+    sandbox_value: str | None = None
+    """The value used in sandbox mode, where the simulator accepts it."""
+    default: str | None = None
+
+
+@frozen
+class Quota:
+    """A request budget the partner enforces: `calls` per `seconds`."""
+
+    calls: int = field(validator=attrs.validators.gt(0))
+    seconds: float = field(validator=attrs.validators.gt(0))
+
+
+@frozen
+class SandboxAccount:
+    """A seeded account of the partner's simulator, for demos and conformance tests."""
+
+    reference: str
+    last_name: str | None = field(default=None, repr=_redacted)
+    note: str = ""
+
+
+def _operations(ops: Iterable[str]) -> frozenset[Operation]:
+    return frozenset(Operation(op) for op in ops)
+
+
+def _partner_id(_inst: object, _attr: attrs.Attribute[str], value: str) -> None:
+    if not re.fullmatch(r"[a-z][a-z0-9_-]{1,31}", value):
+        raise ValueError(
+            f"partner id {value!r} is invalid: expected 2-32 lowercase letters, digits, - or _, "
+            "starting with a letter"
+        )
+
+
+@frozen
+class PartnerInfo:
+    """Everything a plugin declares about the partner it serves (the `pimms_partner_info` hook)."""
+
+    id: str = field(validator=_partner_id)
+    name: str
+    sector: str
+    contract_version: str
+    reference: ReferenceFormat
+    categories: tuple[CategoryCode, ...] = field(converter=tuple)
+    statuses: tuple[StatusCode, ...] = field(converter=tuple)
+    operations: frozenset[Operation] = field(converter=_operations)
+    idempotency: Idempotency = field(converter=Idempotency)
+    settings: tuple[SettingSpec, ...] = field(default=(), converter=tuple)
+    base_url: str | None = None
+    """The production endpoint, used when the configuration names none and sandbox is off."""
+    quotas: tuple[Quota, ...] = field(default=(), converter=tuple)
+    sandbox_accounts: tuple[SandboxAccount, ...] = field(default=(), converter=tuple)
+
+    def __attrs_post_init__(self) -> None:
+        codes = [c.code for c in self.categories]
+        if len(set(codes)) != len(codes):
+            raise ValueError(f"partner {self.id!r} declares a category code twice")
+        statuses = [s.code for s in self.statuses]
+        if len(set(statuses)) != len(statuses):
+            raise ValueError(f"partner {self.id!r} declares a status code twice")
+
+    def state_of(self, partner_status: str) -> ClaimState:
+        """The common state of one of this partner's status codes (UNKNOWN if undeclared)."""
+        for status in self.statuses:
+            if status.code == partner_status:
+                return status.state
+        return ClaimState.UNKNOWN
+
+    def label_of(self, partner_status: str) -> str:
+        for status in self.statuses:
+            if status.code == partner_status:
+                return status.label
+        return ""
+
+    def category_code(self, category: str) -> CategoryCode:
+        """Resolve a common category or one of the partner's own codes to the partner's code.
+
+        A common category that several codes share resolves to the first one declared.
+        Raises `UnknownCategory` listing what is accepted.
+        """
+        wanted = category.strip()
+        for code in self.categories:
+            if code.code.lower() == wanted.lower():
+                return code
+        for code in self.categories:
+            if code.category.value == wanted.lower():
+                return code
+        from pimms_core.errors import UnknownCategory
+
+        raise UnknownCategory(self.id, category, self.accepted_categories())
+
+    def accepted_categories(self) -> list[str]:
+        """Common categories first, then the partner's own codes, each once."""
+        common = list(dict.fromkeys(c.category.value for c in self.categories))
+        return common + [c.code for c in self.categories]
+
+
+# --- What goes into a call ---------------------------------------------------------------------
+
+
+def _no_control_chars(what: str, value: str, *, allow_newlines: bool) -> None:
+    for char in value:
+        if allow_newlines and char in "\n\t":
+            continue
+        if unicodedata.category(char) in {"Cc", "Cf"}:
+            raise InvalidInput(
+                f"{what} contains a control character (U+{ord(char):04X}): "
+                "expected printable text only"
+            )
+
+
+def _text_validator(what: str, max_chars: int, *, allow_newlines: bool = False) -> Any:
+    def check(_inst: object, _attr: object, value: object) -> None:
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidInput(f"{what} is empty: expected some text")
+        if len(value) > max_chars:
+            raise InvalidInput(f"{what} is {len(value)} characters long: the limit is {max_chars}")
+        _no_control_chars(what, value, allow_newlines=allow_newlines)
+
+    return check
+
+
+def _optional_name(_inst: object, _attr: object, value: str | None) -> None:
+    if value is not None:
+        _text_validator("the last name", 100)(None, None, value)
+
+
+@frozen
+class CallContext:
+    """Who is calling and why: carried into every hook call and the journal."""
+
+    site_id: str = "local"
+    agent_id: str = "unknown"
+    correlation_id: str = ""
+    deadline: float | None = None
+    """An absolute `time.monotonic()` value after which the call should give up."""
+
+
+@frozen
+class AccountQuery:
+    """What identifies an account: the reference, and the holder's last name where needed."""
+
+    reference: str = field(validator=_text_validator("the account reference", 64))
+    last_name: str | None = field(default=None, validator=_optional_name, repr=_redacted)
+
+
+@frozen
+class Contact:
+    """How the partner may reach the resident about a claim (personal data: never shown)."""
+
+    email: str | None = field(default=None, repr=_redacted)
+    phone: str | None = field(default=None, repr=_redacted)
+
+
+@frozen
+class ClaimRequest:
+    """A claim to open. `partner_category` is the partner's own code for `category`."""
+
+    account_ref: str = field(validator=_text_validator("the account reference", 64))
+    category: Category = field(converter=Category)
+    partner_category: str
+    description: str = field(
+        validator=_text_validator("the description", DESCRIPTION_MAX_CHARS, allow_newlines=True),
+        repr=_redacted,
+    )
+    idempotency_key: str = field(
+        validator=_text_validator("the idempotency key", IDEMPOTENCY_KEY_MAX_CHARS)
+    )
+    contact: Contact | None = None
+    last_name: str | None = field(default=None, validator=_optional_name, repr=_redacted)
+    service_id: str | None = None
+    """Which of the account's services the claim is about (see `Account.services`)."""
+
+
+# --- What comes back ----------------------------------------------------------------------------
+
+
+@frozen
+class PluginRef:
+    """The plugin distribution (and version) that produced a result or an error."""
+
+    name: str
+    version: str
+    entry_point: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}"
+
+
+@frozen
+class Money:
+    amount: float
+    currency: str = "EUR"
+
+
+@frozen
+class Service:
+    """Something the account holds: a delivery point, a subscription, a journey, a parcel."""
+
+    id: str
+    label: str
+    status: str = ""
+    details: Mapping[str, str] = field(factory=dict, converter=dict, repr=False)
+
+
+@frozen
+class AccountEvent:
+    """A dated event on the account (a parcel scan, say), newest first."""
+
+    code: str
+    label: str
+    at: datetime | None = None
+
+
+@frozen
+class Account:
+    """An account found at a partner. `raw` keeps the partner's payload, unparsed."""
+
+    partner: str
+    reference: str
+    holder_name: str = field(repr=_redacted)
+    status: str
+    """A short common word: active, terminated, closing, in_transit, delivered, problem..."""
+    partner_status: str = ""
+    address: str | None = field(default=None, repr=_redacted)
+    services: tuple[Service, ...] = field(default=(), converter=tuple)
+    events: tuple[AccountEvent, ...] = field(default=(), converter=tuple)
+    balance: Money | None = None
+    raw: Mapping[str, Any] = field(factory=dict, repr=False, eq=False)
+    plugin: PluginRef | None = None
+
+
+@frozen
+class Claim:
+    """A claim the partner has acknowledged."""
+
+    partner: str
+    claim_ref: str
+    state: ClaimState = field(converter=ClaimState)
+    partner_status: str
+    opened_at: datetime
+    response_due_by: date | None = None
+    compensation: Money | None = None
+    replayed: bool = False
+    """True when the partner answered with a claim it already had for this idempotency key."""
+    raw: Mapping[str, Any] = field(factory=dict, repr=False, eq=False)
+    plugin: PluginRef | None = None
+
+
+@frozen
+class StatusChange:
+    """One step of a claim's history, oldest first."""
+
+    state: ClaimState = field(converter=ClaimState)
+    partner_status: str
+    at: datetime | None = None
+    note: str = field(default="", repr=_redacted)
+
+
+@frozen
+class ClaimStatus:
+    """Where a claim stands now, in common terms and in the partner's own."""
+
+    partner: str
+    claim_ref: str
+    state: ClaimState = field(converter=ClaimState)
+    partner_status: str
+    partner_label: str = ""
+    updated_at: datetime | None = None
+    history: tuple[StatusChange, ...] = field(default=(), converter=tuple)
+    compensation: Money | None = None
+    raw: Mapping[str, Any] = field(factory=dict, repr=False, eq=False)
+    plugin: PluginRef | None = None
+
+
+Result = Account | Claim | ClaimStatus

@@ -1,0 +1,87 @@
+"""Retry policy, owned by the core: which failures are retried, how long to wait, when to stop.
+
+Reads are retried on transient failures (`PartnerUnavailable`: timeouts, connection errors,
+5xx, 429), waiting the partner's Retry-After when it gives one, else an exponential backoff
+with jitter, within a number of attempts and an overall deadline. A claim creation is retried
+only where sending it twice is safe: the partner declared an idempotency mechanism, or the
+request never left (connection refused) or was turned away unprocessed (429).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import tenacity
+from attrs import frozen
+
+from pimms_core.errors import PartnerUnavailable
+from pimms_core.models import Idempotency
+
+T = TypeVar("T")
+
+
+@frozen
+class RetryPolicy:
+    attempts: int = 3
+    backoff: float = 0.25
+    """First backoff in seconds; doubles at each attempt, with jitter up to the same amount."""
+    max_backoff: float = 5.0
+    retry_after_cap: float = 30.0
+    """A Retry-After longer than this is not waited for: the error goes to the caller."""
+    deadline: float = 30.0
+    """Seconds after which no new attempt is started (a call's own deadline may be shorter)."""
+
+
+NO_RETRY = RetryPolicy(attempts=1)
+
+
+def safe_to_resend(error: BaseException, idempotency: Idempotency | None) -> bool:
+    """Whether a failed attempt may be sent again. `idempotency` None means a read."""
+    if not isinstance(error, PartnerUnavailable):
+        return False
+    if idempotency is None or idempotency is not Idempotency.NONE:
+        return True
+    return error.request_sent is False or error.status == 429
+
+
+def call_with_retries(
+    policy: RetryPolicy,
+    fn: Callable[[], T],
+    *,
+    idempotency: Idempotency | None = None,
+    deadline: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run `fn`, retrying per `policy`; the last error is raised as it was."""
+    started = time.monotonic()
+    end = started + policy.deadline
+    if deadline is not None:
+        end = min(end, deadline)
+    backoff = tenacity.wait_exponential_jitter(
+        multiplier=policy.backoff, max=policy.max_backoff, jitter=policy.backoff
+    )
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(error, "retry_after", None)
+        return retry_after if retry_after is not None else backoff(state)
+
+    def should_stop(state: tenacity.RetryCallState) -> bool:
+        if state.attempt_number >= policy.attempts:
+            return True
+        error = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None and retry_after > policy.retry_after_cap:
+            return True
+        return time.monotonic() + wait(state) > end
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(lambda exc: safe_to_resend(exc, idempotency)),
+        stop=should_stop,
+        wait=wait,
+        sleep=sleep,
+        reraise=True,
+    )
+    return retrying(fn)

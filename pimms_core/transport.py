@@ -1,0 +1,88 @@
+"""Building each partner's `httpx.Client`: the one place transport is configured.
+
+Plugins never build a client. The core gives each partner one, with its base URL, auth,
+timeouts and user agent, pointed at the live endpoint or, in sandbox mode, at the partner's
+simulator through `httpx.WSGITransport` (no socket, no network).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from pimms_core import __version__
+from pimms_core.auth import TokenAuth
+from pimms_core.quota import Budget
+
+if TYPE_CHECKING:
+    from wsgiref.types import WSGIApplication
+
+logger = logging.getLogger("pimms.http")
+
+SANDBOX_HOST = "sandbox.pimms.invalid"
+
+
+def sandbox_base_url(partner_id: str) -> str:
+    """A base URL no real host answers, so a sandbox request can never leave the machine."""
+    return f"http://{partner_id}.{SANDBOX_HOST}"
+
+
+def build_client(
+    partner_id: str,
+    *,
+    base_url: str,
+    timeout: float,
+    auth: httpx.Auth | None = None,
+    budget: Budget | None = None,
+    wsgi_app: WSGIApplication | None = None,
+) -> httpx.Client:
+    """The partner's client; with `wsgi_app`, requests go to the simulator in-process.
+
+    `budget` keeps the partner under its declared quotas: a request waits for its turn
+    rather than earning a 429.
+    """
+    on_request: list[Callable[[httpx.Request], Any]] = (
+        [_stamp] if budget is None else [lambda _request: budget.acquire(), _stamp]
+    )
+    transport = httpx.WSGITransport(app=wsgi_app) if wsgi_app is not None else None
+    client = httpx.Client(
+        base_url=base_url,
+        auth=auth,
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+        headers={
+            "User-Agent": f"pimms/{__version__} (+{partner_id})",
+            "Accept": "application/json",
+        },
+        verify=True,
+        follow_redirects=False,
+        transport=transport,
+        event_hooks={
+            "request": on_request,
+            "response": [lambda response: _log_response(partner_id, response)],
+        },
+    )
+    if isinstance(auth, TokenAuth):
+        auth.base_url = client.base_url
+    return client
+
+
+def _stamp(request: httpx.Request) -> None:
+    request.extensions["pimms_started"] = time.perf_counter()
+
+
+def _log_response(partner_id: str, response: httpx.Response) -> None:
+    """One line per exchange: method, status, time. Never the path, query, headers or body,
+    which may carry a reference, a name or a credential."""
+    started: Any = response.request.extensions.get("pimms_started")
+    elapsed = (time.perf_counter() - started) * 1000 if started else 0.0
+    logger.debug(
+        "%s %s -> HTTP %s in %.1f ms",
+        partner_id,
+        response.request.method,
+        response.status_code,
+        elapsed,
+    )

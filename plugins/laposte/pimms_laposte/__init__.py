@@ -1,0 +1,1 @@
+"""pimms plugin package (hook implementations are added by the core team)."""

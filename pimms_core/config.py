@@ -213,10 +213,18 @@ def resolve_settings(
     table = partner_config.table
     section = f"[partners.{info.id}]"
     known = set(_PARTNER_KEYS)
+    for spec in info.settings:
+        known.update({spec.name, f"{spec.name}_env"})
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(
+            f"{section} has unknown key(s) {', '.join(unknown)}: "
+            f"expected some of {', '.join(sorted(known))}",
+            partner=info.id,
+        )
     values: dict[str, str] = {}
     secrets = frozenset(spec.name for spec in info.settings if spec.secret)
     for spec in info.settings:
-        known.update({spec.name, f"{spec.name}_env"})
         if spec.secret and spec.name in table:
             raise ConfigError(
                 f"{section} {spec.name} is a secret and must not be written in the file: "
@@ -242,11 +250,4 @@ def resolve_settings(
         else:
             how = f"{spec.name}_env" if spec.secret else spec.name
             raise ConfigError(f"{section} needs {how} ({spec.description})", partner=info.id)
-    unknown = sorted(set(table) - known)
-    if unknown:
-        raise ConfigError(
-            f"{section} has unknown key(s) {', '.join(unknown)}: "
-            f"expected some of {', '.join(sorted(known))}",
-            partner=info.id,
-        )
     return Settings(info.id, values, secrets)

@@ -76,9 +76,7 @@ def live_pimms(
 ) -> Pimms:
     """A facade calling `base_url` for real (mock it with respx), with the given settings."""
     host = fresh_host(plugin, *extra_plugins)
-    partner_id = next(
-        pid for pid, loaded in host.partners.items() if loaded.plugin is plugin
-    )
+    partner_id = next(pid for pid, loaded in host.partners.items() if loaded.plugin is plugin)
     document = {"partners": {partner_id: {"base_url": base_url, **(settings or {})}}}
     return Pimms(
         Config.from_document(document, env=env or {}),

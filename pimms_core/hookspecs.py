@@ -109,7 +109,7 @@ def pimms_lookup_account(partner: PartnerContext, query: AccountQuery) -> Accoun
             raise_for_status(response, partner.id, not_found=AccountNotFound)
             body = Payload.of(response, partner.id)
             return Account(partner=partner.id, reference=query.reference,
-                           holder_name=body.str("name"), status="active", raw=body.data)
+                           holder_name=body.text("name"), status="active", raw=body.data)
     """
 
 
@@ -129,6 +129,23 @@ def pimms_open_claim(partner: PartnerContext, request: ClaimRequest) -> Claim | 
     Errors: `AccountNotFound`, `ClaimRejected` (the partner refused it for a reason of its own:
     say which, in words a mediator can repeat), `PartnerAuthError`, `PartnerUnavailable`,
     `PartnerProtocolError`.
+
+    Example::
+
+        @hookimpl
+        def pimms_open_claim(partner, request):
+            response = partner.http.post(
+                "/claims",
+                json={"account": request.account_ref, "type": request.partner_category,
+                      "text": request.description},
+                headers={"Idempotency-Key": request.idempotency_key},
+            )
+            raise_for_status(response, partner.id, not_found=AccountNotFound)
+            body = Payload.of(response, partner.id)
+            return Claim(partner=partner.id, claim_ref=body.text("id"),
+                         state=partner.info.state_of(body.text("status")),
+                         partner_status=body.text("status"), opened_at=body.timestamp("at"),
+                         replayed=response.status_code == 200, raw=body.data)
     """
 
 
@@ -141,6 +158,15 @@ def pimms_find_claim(partner: PartnerContext, idempotency_key: str) -> Claim | N
     so a claim sent again after a timeout is found rather than created twice.
 
     Errors: as `pimms_claim_status`.
+
+    Example::
+
+        @hookimpl
+        def pimms_find_claim(partner, idempotency_key):
+            response = partner.http.get("/claims", params={"callerRef": idempotency_key})
+            raise_for_status(response, partner.id)
+            found = Payload.of(response, partner.id).objects("claims")
+            return claim_from(partner, found[0]) if found else None
     """
 
 
@@ -153,6 +179,18 @@ def pimms_claim_status(partner: PartnerContext, claim_ref: str) -> ClaimStatus |
     with the history oldest first.
 
     Errors: `ClaimNotFound`, `PartnerAuthError`, `PartnerUnavailable`, `PartnerProtocolError`.
+
+    Example::
+
+        @hookimpl
+        def pimms_claim_status(partner, claim_ref):
+            response = partner.http.get(url_path("/claims/{}", claim_ref))
+            raise_for_status(response, partner.id, not_found=ClaimNotFound)
+            body = Payload.of(response, partner.id)
+            code = body.text("status")
+            return ClaimStatus(partner=partner.id, claim_ref=claim_ref,
+                               state=partner.info.state_of(code), partner_status=code,
+                               partner_label=partner.info.label_of(code), raw=body.data)
     """
 
 
@@ -164,4 +202,14 @@ def pimms_sandbox(partner_id: str, state: SandboxState) -> WSGIApplication | Non
     its claims and idempotency keys in `state` (a `SandboxState`), so that a claim opened by
     one command can be followed by the next. Import the web framework inside this hook, so
     that loading the plugin stays cheap. Seed obviously fictional accounts.
+
+    Example::
+
+        @hookimpl
+        def pimms_sandbox(partner_id, state):
+            if partner_id != "acme":
+                return None
+            from pimms_acme.simulator import create_app
+
+            return create_app(state)
     """

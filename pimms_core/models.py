@@ -13,12 +13,14 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 from attrs import field, frozen
 
 from pimms_core.errors import InvalidInput
+
+T = TypeVar("T")
 
 DESCRIPTION_MAX_CHARS = 2000
 IDEMPOTENCY_KEY_MAX_CHARS = 255
@@ -26,6 +28,15 @@ IDEMPOTENCY_KEY_MAX_CHARS = 255
 
 def _redacted(_value: object) -> str:
     return "'***'"
+
+
+def _tuple(items: Iterable[T]) -> tuple[T, ...]:
+    """A typed converter (plain `tuple` would lose the item type for type checkers)."""
+    return tuple(items)
+
+
+def _dict(items: Mapping[str, str]) -> dict[str, str]:
+    return dict(items)
 
 
 class ClaimState(StrEnum):
@@ -183,15 +194,15 @@ class PartnerInfo:
     sector: str
     contract_version: str
     reference: ReferenceFormat
-    categories: tuple[CategoryCode, ...] = field(converter=tuple)
-    statuses: tuple[StatusCode, ...] = field(converter=tuple)
+    categories: tuple[CategoryCode, ...] = field(converter=_tuple)
+    statuses: tuple[StatusCode, ...] = field(converter=_tuple)
     operations: frozenset[Operation] = field(converter=_operations)
     idempotency: Idempotency = field(converter=Idempotency)
-    settings: tuple[SettingSpec, ...] = field(default=(), converter=tuple)
+    settings: tuple[SettingSpec, ...] = field(default=(), converter=_tuple)
     base_url: str | None = None
     """The production endpoint, used when the configuration names none and sandbox is off."""
-    quotas: tuple[Quota, ...] = field(default=(), converter=tuple)
-    sandbox_accounts: tuple[SandboxAccount, ...] = field(default=(), converter=tuple)
+    quotas: tuple[Quota, ...] = field(default=(), converter=_tuple)
+    sandbox_accounts: tuple[SandboxAccount, ...] = field(default=(), converter=_tuple)
 
     def __attrs_post_init__(self) -> None:
         codes = [c.code for c in self.categories]
@@ -342,7 +353,7 @@ class Service:
     id: str
     label: str
     status: str = ""
-    details: Mapping[str, str] = field(factory=dict, converter=dict, repr=False)
+    details: Mapping[str, str] = field(factory=dict, converter=_dict, repr=False)
 
 
 @frozen
@@ -365,8 +376,8 @@ class Account:
     """A short common word: active, terminated, closing, in_transit, delivered, problem..."""
     partner_status: str = ""
     address: str | None = field(default=None, repr=_redacted)
-    services: tuple[Service, ...] = field(default=(), converter=tuple)
-    events: tuple[AccountEvent, ...] = field(default=(), converter=tuple)
+    services: tuple[Service, ...] = field(default=(), converter=_tuple)
+    events: tuple[AccountEvent, ...] = field(default=(), converter=_tuple)
     balance: Money | None = None
     raw: Mapping[str, Any] = field(factory=dict, repr=False, eq=False)
     plugin: PluginRef | None = None
@@ -409,7 +420,7 @@ class ClaimStatus:
     partner_status: str
     partner_label: str = ""
     updated_at: datetime | None = None
-    history: tuple[StatusChange, ...] = field(default=(), converter=tuple)
+    history: tuple[StatusChange, ...] = field(default=(), converter=_tuple)
     compensation: Money | None = None
     raw: Mapping[str, Any] = field(factory=dict, repr=False, eq=False)
     plugin: PluginRef | None = None

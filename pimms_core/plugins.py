@@ -21,7 +21,7 @@ from attrs import frozen
 from pimms_core import hookspecs
 from pimms_core.errors import PluginLoadError, UnknownPartner
 from pimms_core.markers import ENTRY_POINT_GROUP, PROJECT_NAME
-from pimms_core.models import PartnerInfo, PluginRef
+from pimms_core.models import Idempotency, PartnerInfo, PluginRef
 
 STRICT_ENV = "PIMMS_STRICT_PLUGINS"
 LOAD_ENV = "PIMMS_LOAD_PLUGINS"
@@ -148,11 +148,27 @@ class PluginHost:
             return None
         try:
             infos = self._partner_infos(plugin)
+            self._check_declarations(plugin, infos)
         except Exception as exc:
             self.pm.unregister(plugin)
             self._fail(ref, f"pimms_partner_info failed: {type(exc).__name__}: {exc}")
             return None
         return infos
+
+    def _check_declarations(self, plugin: Any, infos: list[PartnerInfo]) -> None:
+        """What a plugin declares, it must implement: each operation, and the lookup hook
+        its idempotency mechanism relies on (else every retry would create a new claim)."""
+        implemented = {
+            name
+            for name in self.pm.hook.__dict__
+            if any(impl.plugin is plugin for impl in getattr(self.pm.hook, name).get_hookimpls())
+        }
+        for info in infos:
+            for operation in info.operations:
+                if f"pimms_{operation.value}" not in implemented:
+                    raise TypeError(f"declares {operation.value} but does not implement it")
+            if info.idempotency is Idempotency.LOOKUP and "pimms_find_claim" not in implemented:
+                raise TypeError("declares idempotency 'lookup' but implements no pimms_find_claim")
 
     def _partner_infos(self, plugin: Any) -> list[PartnerInfo]:
         infos: list[PartnerInfo] = []

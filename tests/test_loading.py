@@ -237,3 +237,28 @@ def test_unsupported_operation_is_refused() -> None:
     pimms = live(host_with((LookupOnly(), "acme")), "acme")
     with pytest.raises(Exception, match="does not support open_claim"):
         pimms.open_claim("acme", "12345678", "billing", "x")
+
+
+class LookupWithoutFinder(AcmePlugin):
+    def __init__(self) -> None:
+        super().__init__(idempotency="lookup")
+
+
+class DeclaresMoreThanItDoes:
+    @hookimpl
+    def pimms_partner_info(self):  # type: ignore[no-untyped-def]
+        return AcmePlugin().info
+
+
+@pytest.mark.parametrize(
+    ("plugin", "words"),
+    [
+        (LookupWithoutFinder(), "implements no pimms_find_claim"),
+        (DeclaresMoreThanItDoes(), "declares claim_status but does not implement it"),
+    ],
+)
+def test_a_plugin_must_implement_what_it_declares(plugin: object, words: str) -> None:
+    host = host_with((plugin, "acme"))
+    assert "acme" not in host.partners
+    [error] = host.errors
+    assert words in error.error or words.replace("claim_status", "lookup_account") in error.error

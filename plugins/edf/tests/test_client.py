@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from urllib.parse import parse_qs
 
 import httpx
-import pimms_edf
 import pytest
 import respx
+
+import pimms_edf
 from pimms_core.errors import (
     AccountNotFound,
     ClaimNotFound,

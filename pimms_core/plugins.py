@@ -164,9 +164,11 @@ class PluginHost:
             if any(impl.plugin is plugin for impl in getattr(self.pm.hook, name).get_hookimpls())
         }
         for info in infos:
-            for operation in info.operations:
-                if f"pimms_{operation.value}" not in implemented:
-                    raise TypeError(f"declares {operation.value} but does not implement it")
+            missing = sorted(
+                op.value for op in info.operations if f"pimms_{op.value}" not in implemented
+            )
+            if missing:
+                raise TypeError(f"declares {', '.join(missing)} but does not implement it")
             if info.idempotency is Idempotency.LOOKUP and "pimms_find_claim" not in implemented:
                 raise TypeError("declares idempotency 'lookup' but implements no pimms_find_claim")
 

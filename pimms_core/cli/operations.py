@@ -1,113 +1,25 @@
-"""The `pimms` command line: list, exercise and check partner connectors.
-
-Exit codes: 0 success; 1 the operation failed (one line on stderr a mediator can act on, never
-a traceback); 2 usage error. `--json` prints data for machines on stdout; the SANDBOX notice
-and errors go to stderr. Only click is imported at start-up: the core and the plugins are
-loaded by the command that needs them, so `pimms --help` stays fast.
-"""
+"""Commands on partners: list them, look up an account, open and follow a claim."""
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING
 
 import click
 
-if TYPE_CHECKING:
-    from pimms_core.facade import Pimms
-    from pimms_core.models import Account, Claim, ClaimStatus
-
-F = TypeVar("F", bound=Callable[..., Any])
-DEBUG_ENV = "PIMMS_DEBUG"
-
-
-class State:
-    """What the group's options say, handed to every command."""
-
-    def __init__(self, config_path: str | None) -> None:
-        self.config_path = config_path
-        self._pimms: Pimms | None = None
-
-    def pimms(self, *, sandbox: bool = False) -> Pimms:
-        from pimms_core.facade import Pimms
-
-        if self._pimms is None or sandbox:
-            self._pimms = Pimms.from_config(self.config_path, sandbox=sandbox)
-        return self._pimms
-
-
-pass_state = click.make_pass_decorator(State)
-
-
-def json_option(fn: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")(fn)
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
-
-
-@contextmanager
-def reported_errors() -> Iterator[None]:
-    """Turn errors into one line on stderr and exit code 1."""
-    from pimms_core.errors import PimmsError
-
-    try:
-        yield
-    except PimmsError as exc:
-        _fail(exc.message)
-    except click.exceptions.Exit:
-        raise
-    except Exception as exc:
-        if os.environ.get(DEBUG_ENV):
-            raise
-        _fail(f"internal error ({type(exc).__name__}); run again with {DEBUG_ENV}=1 for details")
-
-
-def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-
-
-def _announce(pimms: Pimms, partner: str) -> None:
-    if pimms.mode(partner) == "sandbox":
-        name = pimms.info(partner).name
-        click.echo(
-            f"SANDBOX {partner}: answers come from the {name} simulator; nothing is sent to {name}",
-            err=True,
-        )
-
-
-def _with_mode(pimms: Pimms, partner: str, model: Any) -> dict[str, Any]:
-    from pimms_core.serialization import to_json_dict
-
-    data = to_json_dict(model)
-    data["mode"] = pimms.mode(partner)
-    return data
-
-
-@click.group()
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    envvar="PIMMS_CONFIG",
-    help="Configuration file (default: $PIMMS_CONFIG, else ./pimms.toml if present).",
+from pimms_core.cli.base import (
+    State,
+    announce,
+    cli,
+    json_option,
+    pass_state,
+    print_json,
+    reported_errors,
+    table,
+    with_mode,
 )
-@click.option("-v", "--verbose", is_flag=True, help="Log each exchange with partners to stderr.")
-@click.version_option(package_name="pimms-core", prog_name="pimms")
-@click.pass_context
-def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
-    """pimms: find a resident's account at a partner, open a claim, follow it."""
-    if verbose:
-        import logging
 
-        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
-    ctx.obj = State(config_path)
+if TYPE_CHECKING:
+    from pimms_core.models import Account, Claim, ClaimStatus
 
 
 @cli.command()
@@ -120,7 +32,7 @@ def partners(state: State, as_json: bool) -> None:
         entries = pimms.partners()
         errors = pimms.load_errors
     if as_json:
-        _print_json(
+        print_json(
             {
                 "partners": [
                     {
@@ -152,21 +64,11 @@ def partners(state: State, as_json: bool) -> None:
         )
         for e in entries
     ]
-    _table(("ID", "NAME", "PLUGIN", "VERSION", "MODE", "OPERATIONS"), rows)
+    table(("ID", "NAME", "PLUGIN", "VERSION", "MODE", "OPERATIONS"), rows)
     if errors:
         click.echo("\nPlugins that failed to load (skipped):")
         for error in errors:
             click.echo(f"  {error.plugin}: {error.error}")
-
-
-def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        click.echo(
-            "  ".join(
-                str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)
-            ).rstrip()
-        )
 
 
 @cli.command()
@@ -181,10 +83,10 @@ def lookup(
     """Find the account REFERENCE at PARTNER."""
     with reported_errors():
         pimms = state.pimms()
-        _announce(pimms, partner)
+        announce(pimms, partner)
         account = pimms.lookup_account(partner, reference, last_name=last_name)
     if as_json:
-        _print_json(_with_mode(pimms, partner, account))
+        print_json(with_mode(pimms, partner, account))
     else:
         _show_account(account)
 
@@ -249,7 +151,7 @@ def claim_open(
         from pimms_core.models import Contact
 
         pimms = state.pimms()
-        _announce(pimms, partner)
+        announce(pimms, partner)
         contact = Contact(email=email, phone=phone) if (email or phone) else None
         opened = pimms.open_claim(
             partner,
@@ -262,7 +164,7 @@ def claim_open(
             idempotency_key=idempotency_key,
         )
     if as_json:
-        _print_json(_with_mode(pimms, partner, opened))
+        print_json(with_mode(pimms, partner, opened))
     else:
         _show_claim(opened)
 
@@ -288,10 +190,10 @@ def claim_status(state: State, partner: str, claim_ref: str, as_json: bool) -> N
     """Show where the claim CLAIM_REF stands at PARTNER."""
     with reported_errors():
         pimms = state.pimms()
-        _announce(pimms, partner)
+        announce(pimms, partner)
         status = pimms.claim_status(partner, claim_ref)
     if as_json:
-        _print_json(_with_mode(pimms, partner, status))
+        print_json(with_mode(pimms, partner, status))
     else:
         _show_status(status)
 
@@ -305,38 +207,3 @@ def _show_status(status: ClaimStatus) -> None:
     for step in status.history:
         when = step.at.isoformat() if step.at else ""
         click.echo(f"  history:  {when}  {step.state.value} ({step.partner_status})")
-
-
-@cli.command()
-@click.option("--partner", "only", multiple=True, help="Only these partners (repeatable).")
-@pass_state
-def demo(state: State, only: tuple[str, ...]) -> None:
-    """Walk a mediation through every installed partner, in sandbox mode."""
-    from pimms_core.demo import run_demo
-
-    with reported_errors():
-        ok = run_demo(state.pimms(sandbox=True), only=list(only), echo=click.echo)
-    sys.exit(0 if ok else 1)
-
-
-@cli.group()
-def sandbox() -> None:
-    """The partners' simulators."""
-
-
-@sandbox.command("reset")
-@click.option("--partner", "only", multiple=True, help="Only these partners (repeatable).")
-@pass_state
-def sandbox_reset(state: State, only: tuple[str, ...]) -> None:
-    """Forget the claims opened in sandbox mode: the simulators' seed data comes back."""
-    with reported_errors():
-        pimms = state.pimms()
-        targets = list(only) or [entry.info.id for entry in pimms.partners()]
-        for partner in targets:
-            pimms.info(partner)  # an unknown partner is an error, not a silent no-op
-            pimms.sandbox_state(partner).reset()
-            click.echo(f"{partner}: sandbox state cleared")
-
-
-def main() -> None:
-    cli(prog_name="pimms")

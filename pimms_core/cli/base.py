@@ -1,0 +1,111 @@
+"""The `pimms` group and what every command shares: state, JSON output, error reporting."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from pimms_core.facade import Pimms
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEBUG_ENV = "PIMMS_DEBUG"
+
+
+class State:
+    """What the group's options say, handed to every command."""
+
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+        self._pimms: Pimms | None = None
+
+    def pimms(self, *, sandbox: bool = False) -> Pimms:
+        from pimms_core.facade import Pimms
+
+        if self._pimms is None or sandbox:
+            self._pimms = Pimms.from_config(self.config_path, sandbox=sandbox)
+        return self._pimms
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+def json_option(fn: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")(fn)
+
+
+def fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """Turn errors into one line on stderr and exit code 1."""
+    from pimms_core.errors import PimmsError
+
+    try:
+        yield
+    except PimmsError as exc:
+        fail(exc.message)
+    except click.exceptions.Exit:
+        raise
+    except Exception as exc:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        fail(f"internal error ({type(exc).__name__}); run again with {DEBUG_ENV}=1 for details")
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def announce(pimms: Pimms, partner: str) -> None:
+    if pimms.mode(partner) == "sandbox":
+        name = pimms.info(partner).name
+        click.echo(
+            f"SANDBOX {partner}: answers come from the {name} simulator; nothing is sent to {name}",
+            err=True,
+        )
+
+
+def with_mode(pimms: Pimms, partner: str, model: Any) -> dict[str, Any]:
+    from pimms_core.serialization import to_json_dict
+
+    data = to_json_dict(model)
+    data["mode"] = pimms.mode(partner)
+    return data
+
+
+@click.group()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="PIMMS_CONFIG",
+    help="Configuration file (default: $PIMMS_CONFIG, else ./pimms.toml if present).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log each exchange with partners to stderr.")
+@click.version_option(package_name="pimms-core", prog_name="pimms")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+    """pimms: find a resident's account at a partner, open a claim, follow it."""
+    if verbose:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+    ctx.obj = State(config_path)
+
+
+def table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
+    """Print aligned columns."""
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        cells = zip(row, widths, strict=True)
+        click.echo("  ".join(str(cell).ljust(width) for cell, width in cells).rstrip())

@@ -9,10 +9,20 @@ Each command lives in a module of this package named for what it does; they regi
 `cli` group defined in `pimms_core.cli.base`.
 """
 
-from pimms_core.cli import demo, operations, sandbox
+from pimms_core.cli import check, demo, operations, sandbox, scaffold, scale, store
 from pimms_core.cli.base import cli
 
-__all__ = ["cli", "demo", "main", "operations", "sandbox"]
+__all__ = [
+    "check",
+    "cli",
+    "demo",
+    "main",
+    "operations",
+    "sandbox",
+    "scaffold",
+    "scale",
+    "store",
+]
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Commands of the `pimms` CLI (module reserved: check)."""

@@ -1,13 +1,16 @@
 """The typed host-side layer over the hooks: one function per operation.
 
 It routes a call to the plugin of its partner (`PluginHost.caller`), checks what comes back,
-and attributes every result and every error to the plugin that produced it. A plugin that
+and attributes every result and every error to the plugin that produced it. Each request goes
+through the partner's `PartnerGuard` (circuit breaker, concurrency limit) when one is given,
+inside the retry policy, so every attempt is counted and limited. A plugin that
 returns the wrong type or raises something that is not a `PimmsError` becomes a `PluginError`
 naming the plugin; a transport failure that escaped the plugin becomes `PartnerUnavailable`.
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import attrs
@@ -22,7 +25,8 @@ from pimms_core.models import (
     ClaimStatus,
     Idempotency,
 )
-from pimms_core.policy import RetryPolicy, call_with_retries
+from pimms_core.policy import PartnerGuard, RetryPolicy, call_with_retries
+from pimms_core.redaction import logger as redacted_logger
 
 if TYPE_CHECKING:
     from wsgiref.types import WSGIApplication
@@ -35,19 +39,29 @@ if TYPE_CHECKING:
 
 T = TypeVar("T", Account, Claim, ClaimStatus)
 
+logger = redacted_logger("pimms.calls")
+
 
 def lookup_account(
-    host: PluginHost, partner: PartnerContext, query: AccountQuery, policy: RetryPolicy
+    host: PluginHost,
+    partner: PartnerContext,
+    query: AccountQuery,
+    policy: RetryPolicy,
+    guard: PartnerGuard | None = None,
 ) -> Account:
     return call_with_retries(
         policy,
-        lambda: _invoke(host, "pimms_lookup_account", partner, Account, query=query),
+        lambda: _invoke(host, "pimms_lookup_account", partner, Account, guard=guard, query=query),
         deadline=partner.call.deadline,
     )
 
 
 def open_claim(
-    host: PluginHost, partner: PartnerContext, request: ClaimRequest, policy: RetryPolicy
+    host: PluginHost,
+    partner: PartnerContext,
+    request: ClaimRequest,
+    policy: RetryPolicy,
+    guard: PartnerGuard | None = None,
 ) -> Claim:
     """Open a claim; re-sent on transient failures only where the partner makes it safe.
 
@@ -64,21 +78,28 @@ def open_claim(
                 partner,
                 Claim,
                 optional=True,
+                guard=guard,
                 idempotency_key=request.idempotency_key,
             )
             if existing is not None:
                 return attrs.evolve(existing, replayed=True)
-        return _invoke(host, "pimms_open_claim", partner, Claim, request=request)
+        return _invoke(host, "pimms_open_claim", partner, Claim, guard=guard, request=request)
 
     return call_with_retries(policy, attempt, idempotency=mechanism, deadline=partner.call.deadline)
 
 
 def claim_status(
-    host: PluginHost, partner: PartnerContext, claim_ref: str, policy: RetryPolicy
+    host: PluginHost,
+    partner: PartnerContext,
+    claim_ref: str,
+    policy: RetryPolicy,
+    guard: PartnerGuard | None = None,
 ) -> ClaimStatus:
     return call_with_retries(
         policy,
-        lambda: _invoke(host, "pimms_claim_status", partner, ClaimStatus, claim_ref=claim_ref),
+        lambda: _invoke(
+            host, "pimms_claim_status", partner, ClaimStatus, guard=guard, claim_ref=claim_ref
+        ),
         deadline=partner.call.deadline,
     )
 
@@ -128,6 +149,7 @@ def _invoke(
     expected: type[T],
     *,
     optional: Literal[False] = False,
+    guard: PartnerGuard | None = None,
     **kwargs: Any,
 ) -> T: ...
 
@@ -140,6 +162,7 @@ def _invoke(
     expected: type[T],
     *,
     optional: Literal[True],
+    guard: PartnerGuard | None = None,
     **kwargs: Any,
 ) -> T | None: ...
 
@@ -151,10 +174,28 @@ def _invoke(
     expected: type[T],
     *,
     optional: bool = False,
+    guard: PartnerGuard | None = None,
     **kwargs: Any,
 ) -> T | None:
-    """One call of one hook for one partner, its outcome checked and attributed."""
+    """One call of one hook for one partner, through its guard, checked and attributed."""
+    attempt: AbstractContextManager[None] = (
+        guard.attempt(partner.call.deadline) if guard is not None else nullcontext()
+    )
+    with attempt:
+        return _invoke_once(host, hook_name, partner, expected, optional=optional, **kwargs)
+
+
+def _invoke_once(
+    host: PluginHost,
+    hook_name: str,
+    partner: PartnerContext,
+    expected: type[T],
+    *,
+    optional: bool,
+    **kwargs: Any,
+) -> T | None:
     ref = host.partner(partner.id).ref
+    failure: PimmsError | None = None
     try:
         result = host.caller(hook_name, partner.id)(partner=partner, **kwargs)
     except PimmsError as exc:
@@ -163,19 +204,13 @@ def _invoke(
         if exc.partner is None:
             exc.partner = partner.id
         raise
-    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-        error = PartnerUnavailable(
-            partner.id, f"connection failed ({type(exc).__name__})", request_sent=False
-        )
-        raise _attributed(error, ref) from exc
-    except httpx.TimeoutException as exc:
-        raise _attributed(PartnerUnavailable(partner.id, "no answer in time"), ref) from exc
-    except httpx.TransportError as exc:
-        detail = f"connection failed ({type(exc).__name__})"
-        raise _attributed(PartnerUnavailable(partner.id, detail), ref) from exc
     except Exception as exc:
-        # The message of an unexpected exception may hold anything: keep only its type.
-        raise _plugin_error(ref, partner.id, f"{hook_name} raised {type(exc).__name__}") from exc
+        failure = _translated(exc, hook_name, partner.id, ref)
+        # The original may hold anything (a URL, a body): it goes to the debug log, which the
+        # redacting filter watches, and is not chained to the error the caller sees.
+        logger.debug("%s: %s raised %s", partner.id, hook_name, type(exc).__name__, exc_info=exc)
+    if failure is not None:
+        raise failure
     if result is None and optional:
         return None
     if not isinstance(result, expected):
@@ -188,6 +223,20 @@ def _invoke(
             ref, partner.id, f"{hook_name} returned a result for partner {result.partner!r}"
         )
     return attrs.evolve(result, plugin=ref)
+
+
+def _translated(exc: Exception, hook_name: str, partner_id: str, ref: PluginRef) -> PimmsError:
+    """The core's error for an exception that escaped a plugin: only its type is kept."""
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        detail = f"connection failed ({type(exc).__name__})"
+        error = PartnerUnavailable(partner_id, detail, request_sent=False)
+    elif isinstance(exc, httpx.TimeoutException):
+        error = PartnerUnavailable(partner_id, "no answer in time")
+    elif isinstance(exc, httpx.TransportError):
+        error = PartnerUnavailable(partner_id, f"connection failed ({type(exc).__name__})")
+    else:
+        return _plugin_error(ref, partner_id, f"{hook_name} raised {type(exc).__name__}")
+    return _attributed(error, ref)
 
 
 def _attributed(error: PimmsError, ref: PluginRef) -> PimmsError:

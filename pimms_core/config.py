@@ -4,12 +4,16 @@
 [pimms]
 site_id = "lyon-8"
 data_dir = "/var/lib/pimms"          # relative paths are relative to this file
+database = "pimms.sqlite3"           # ledger, outbox, journal (default: <data_dir>/pimms.sqlite3)
 
 [partners.edf]
 base_url = "https://partenaires.api.edf.fr"
 client_id_env = "EDF_CLIENT_ID"       # a secret names the variable that holds it
 client_secret_env = "EDF_CLIENT_SECRET"
 timeout = 10
+max_concurrent = 4                    # requests in flight at once, per process
+circuit_failures = 5                  # failures in a row before calls fail fast...
+circuit_cooldown = 30                 # ...for this many seconds, then one probe
 ```
 
 A partner with no `base_url` runs in sandbox mode against its simulator. Secret values are
@@ -35,7 +39,15 @@ CONFIG_ENV = "PIMMS_CONFIG"
 DATA_DIR_ENV = "PIMMS_DATA_DIR"
 DEFAULT_CONFIG_NAME = "pimms.toml"
 DEFAULT_TIMEOUT = 10.0
-_PARTNER_KEYS = {"base_url", "timeout", "sandbox"}
+DATABASE_NAME = "pimms.sqlite3"
+_PARTNER_KEYS = {
+    "base_url",
+    "timeout",
+    "sandbox",
+    "max_concurrent",
+    "circuit_failures",
+    "circuit_cooldown",
+}
 
 
 @frozen
@@ -92,6 +104,32 @@ class PartnerConfig:
             )
         return float(value)
 
+    def _positive(self, key: str, default: float, *, integer: bool = False) -> float:
+        value = self.table.get(key, default)
+        valid = isinstance(value, int) if integer else isinstance(value, int | float)
+        if isinstance(value, bool) or not valid or value <= 0:
+            kind = "a whole number" if integer else "a number"
+            raise ConfigError(
+                f"[partners.{self.partner}] {key} must be {kind} greater than 0",
+                partner=self.partner,
+            )
+        return float(value)
+
+    @property
+    def max_concurrent(self) -> int:
+        """Requests in flight to this partner at once, from one process."""
+        return int(self._positive("max_concurrent", 4, integer=True))
+
+    @property
+    def circuit_failures(self) -> int:
+        """Transient failures in a row after which calls fail fast for a while."""
+        return int(self._positive("circuit_failures", 5, integer=True))
+
+    @property
+    def circuit_cooldown(self) -> float:
+        """Seconds calls fail fast once the circuit is open, before one probe goes through."""
+        return self._positive("circuit_cooldown", 30.0)
+
 
 @frozen
 class Config:
@@ -101,6 +139,14 @@ class Config:
     data_dir: Path
     site_id: str = "local"
     partners: Mapping[str, PartnerConfig] = field(factory=dict)
+    database: Path | None = None
+    """The store's file as configured (`[pimms] database`); see `database_path`."""
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file of the ledger, outbox and journal: `<data_dir>/pimms.sqlite3`
+        unless `[pimms] database` names another."""
+        return self.database or self.data_dir / DATABASE_NAME
 
     @classmethod
     def load(
@@ -149,6 +195,7 @@ class Config:
             data_dir=_data_dir(main, path, env),
             site_id=str(main.get("site_id", "local")),
             partners=partners,
+            database=_database(main, path, where),
         )
 
     def partner(self, partner_id: str) -> PartnerConfig:
@@ -176,6 +223,18 @@ def _data_dir(main: Mapping[str, Any], path: Path | None, env: Mapping[str, str]
         return Path(env[DATA_DIR_ENV]).expanduser()
     xdg = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(xdg) / "pimms"
+
+
+def _database(main: Mapping[str, Any], path: Path | None, where: str) -> Path | None:
+    if "database" not in main:
+        return None
+    value = main["database"]
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: [pimms] database must be the path of a file")
+    configured = Path(value).expanduser()
+    if not configured.is_absolute() and path is not None:
+        configured = path.parent / configured
+    return configured
 
 
 def check_base_url(partner: str, url: str) -> None:

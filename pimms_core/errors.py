@@ -25,6 +25,8 @@ class PimmsError(Exception):
         self.partner = partner
         self.plugin: PluginRef | None = None
         """Set by the core: the plugin distribution that raised it, if any."""
+        self.local_ref: str | None = None
+        """Set by the core when the claim this error is about is kept in the outbox."""
 
     def __str__(self) -> str:
         return self.message
@@ -36,6 +38,8 @@ class PimmsError(Exception):
         if self.plugin is not None:
             data["plugin"] = self.plugin.name
             data["plugin_version"] = self.plugin.version
+        if self.local_ref is not None:
+            data["local_ref"] = self.local_ref
         data.update(self._fields())
         return data
 
@@ -202,3 +206,24 @@ class PluginError(PimmsError):
     def __init__(self, plugin: str, detail: str, *, partner: str | None = None) -> None:
         super().__init__(f"plugin {plugin} misbehaved: {detail}", partner=partner)
         self.plugin_name = plugin
+
+
+class CircuitOpen(PartnerUnavailable):
+    """The partner failed repeatedly: calls fail fast, without a request, until a probe works."""
+
+    code = "circuit_open"
+
+    def __init__(self, partner: str, failures: int, retry_after: float) -> None:
+        super().__init__(
+            partner,
+            f"it failed {failures} times in a row, so pimms stopped calling it for a while",
+            retry_after=round(max(retry_after, 0.0), 1),
+            request_sent=False,
+        )
+        self.failures = failures
+
+
+class StoreError(PimmsError):
+    """The site's database (ledger, outbox, journal) cannot be used: nothing was sent."""
+
+    code = "store_error"

@@ -398,6 +398,8 @@ class Claim:
     """True when the partner answered with a claim it already had for this idempotency key."""
     raw: Mapping[str, Any] = field(factory=dict, repr=False, eq=False)
     plugin: PluginRef | None = None
+    local_ref: str | None = field(default=None, eq=False)
+    """The reference pimms gave this claim in its outbox (set by the core, never by a plugin)."""
 
 
 @frozen
@@ -427,3 +429,56 @@ class ClaimStatus:
 
 
 Result = Account | Claim | ClaimStatus
+
+
+# --- The outbox: a claim kept until its partner acknowledges it ---------------------------------
+
+
+class OutboxState(StrEnum):
+    """Where a claim written to the outbox stands (see `pimms_core.store`)."""
+
+    QUEUED = "queued"
+    """Written, and surely not received by the partner yet: the next flush sends it."""
+    SENDING = "sending"
+    """A process is sending it now (a row left so by a killed process is taken over)."""
+    UNCERTAIN = "uncertain"
+    """It may have reached the partner: reconciled by the partner's idempotency mechanism."""
+    NEEDS_CHECK = "needs_check"
+    """It may have reached a partner that offers no safe way to send it again: a person checks."""
+    DELIVERED = "delivered"
+    """The partner acknowledged it: it is in the ledger, its personal data left the outbox."""
+    FAILED = "failed"
+    """The partner refused it for good (or the input was wrong): never sent again by itself."""
+    CANCELLED = "cancelled"
+    """A person dropped it after checking."""
+
+    @property
+    def pending(self) -> bool:
+        """Whether the claim still waits for something (a flush, a process, a person)."""
+        return self in {
+            OutboxState.QUEUED,
+            OutboxState.SENDING,
+            OutboxState.UNCERTAIN,
+            OutboxState.NEEDS_CHECK,
+        }
+
+
+@frozen
+class QueuedClaim:
+    """A claim kept in the outbox because its partner could not take it now.
+
+    The resident's claim is not lost: give them `local_ref`; `pimms outbox flush` (or
+    `Pimms.flush_outbox`) sends it once the partner answers again, exactly once. In state
+    `needs_check` nothing is sent again until a person has checked with the partner.
+    """
+
+    partner: str
+    local_ref: str
+    state: OutboxState = field(converter=OutboxState)
+    reason: str
+    """Why it is not delivered yet: one line, no personal data."""
+    queued_at: datetime
+    idempotency_key: str = ""
+    retry_after: float | None = None
+    """Seconds after which the partner may answer again, when known."""
+    plugin: PluginRef | None = None

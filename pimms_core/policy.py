@@ -1,21 +1,31 @@
-"""Retry policy, owned by the core: which failures are retried, how long to wait, when to stop.
+"""Transport policy, owned by the core: retries, and what guards each request to a partner.
 
 Reads are retried on transient failures (`PartnerUnavailable`: timeouts, connection errors,
 5xx, 429), waiting the partner's Retry-After when it gives one, else an exponential backoff
 with jitter, within a number of attempts and an overall deadline. A claim creation is retried
 only where sending it twice is safe: the partner declared an idempotency mechanism, or the
 request never left (connection refused) or was turned away unprocessed (429).
+
+Each request also goes through the partner's `PartnerGuard`: its circuit breaker
+(`pimms_core.breaker`) and a limit on the requests in flight at once.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import tenacity
 from attrs import frozen
 
+from pimms_core.breaker import (
+    DEFAULT_COOLDOWN,
+    DEFAULT_FAILURES,
+    CircuitBreaker,
+)
 from pimms_core.errors import PartnerUnavailable
 from pimms_core.models import Idempotency
 
@@ -85,3 +95,74 @@ def call_with_retries(
         reraise=True,
     )
     return retrying(fn)
+
+
+DEFAULT_MAX_CONCURRENT = 4
+"""Requests in flight to one partner from one process, when the configuration says nothing."""
+
+
+class ConcurrencyLimit:
+    """At most `limit` requests in flight to one partner; a caller waits for a slot, up to a
+    deadline, then gets `PartnerUnavailable` (nothing sent) rather than waiting forever."""
+
+    def __init__(self, partner: str, limit: int = DEFAULT_MAX_CONCURRENT) -> None:
+        if limit < 1:
+            raise ValueError("a concurrency limit must allow at least one call")
+        self.partner = partner
+        self.limit = limit
+        self._slots = threading.BoundedSemaphore(limit)
+
+    @contextmanager
+    def slot(self, deadline: float | None = None, *, wait: float = 30.0) -> Iterator[None]:
+        timeout = wait if deadline is None else max(min(wait, deadline - time.monotonic()), 0.0)
+        if not self._slots.acquire(timeout=timeout):
+            raise PartnerUnavailable(
+                self.partner,
+                f"{self.limit} calls to it are already in progress from this site",
+                request_sent=False,
+            )
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+
+class PartnerGuard:
+    """What every request to one partner goes through: its circuit breaker and its
+    concurrency limit (the request budget is kept by the partner's HTTP client)."""
+
+    def __init__(self, breaker: CircuitBreaker, limit: ConcurrencyLimit) -> None:
+        self.breaker = breaker
+        self.limit = limit
+
+    @classmethod
+    def for_partner(
+        cls,
+        partner: str,
+        *,
+        max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+        failures: int = DEFAULT_FAILURES,
+        cooldown: float = DEFAULT_COOLDOWN,
+    ) -> PartnerGuard:
+        return cls(
+            CircuitBreaker(partner, failures=failures, cooldown=cooldown),
+            ConcurrencyLimit(partner, max_concurrent),
+        )
+
+    @contextmanager
+    def attempt(self, deadline: float | None = None) -> Iterator[None]:
+        """One request: fails fast while the circuit is open, waits for a free slot, and
+        tells the breaker what became of it."""
+        self.breaker.before_call()
+        started = False
+        try:
+            with self.limit.slot(deadline):
+                started = True
+                yield
+        except BaseException as exc:
+            if started:
+                self.breaker.record(exc)
+            else:
+                self.breaker.release()
+            raise
+        self.breaker.record(None)

@@ -53,13 +53,17 @@ class SandboxState:
 
     def read(self) -> dict[str, Any]:
         """A snapshot of the state, for inspection (tests count claims with it)."""
-        with self.transaction() as data:
+        with self.transaction(write=False) as data:
             snapshot: dict[str, Any] = json.loads(json.dumps(data))
             return snapshot
 
     @contextmanager
-    def transaction(self) -> Iterator[dict[str, Any]]:
-        """Yield the state as a dict; changes made to it are saved atomically on exit."""
+    def transaction(self, *, write: bool = True) -> Iterator[dict[str, Any]]:
+        """Yield the state as a dict; changes made to it are saved atomically on exit.
+
+        `write=False` takes a shared lock and saves nothing: for reads, which must not
+        rewrite the whole file.
+        """
         with self._thread_lock:
             if self.path is None:
                 yield self._memory
@@ -67,11 +71,12 @@ class SandboxState:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             lock_path = self.path.with_suffix(self.path.suffix + ".lock")
             with open(lock_path, "a+") as lock_file:
-                fcntl.flock(lock_file, fcntl.LOCK_EX)
+                fcntl.flock(lock_file, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
                 try:
                     data = self._load()
                     yield data
-                    self._save(data)
+                    if write:
+                        self._save(data)
                 finally:
                     fcntl.flock(lock_file, fcntl.LOCK_UN)
 

@@ -13,17 +13,27 @@ import click
 
 if TYPE_CHECKING:
     from pimms_core.facade import Pimms
+    from pimms_core.models import CallContext
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEBUG_ENV = "PIMMS_DEBUG"
+AGENT_ENV = "PIMMS_AGENT"
 
 
 class State:
     """What the group's options say, handed to every command."""
 
-    def __init__(self, config_path: str | None) -> None:
+    def __init__(self, config_path: str | None, agent: str | None = None) -> None:
         self.config_path = config_path
+        self.agent = agent
         self._pimms: Pimms | None = None
+
+    def call(self) -> CallContext:
+        """Who is calling, for the journal: the site (from the configuration) and the agent."""
+        from pimms_core.models import CallContext
+
+        pimms = self.pimms()
+        return CallContext(site_id=pimms.config.site_id, agent_id=self.agent or "cli")
 
     def pimms(self, *, sandbox: bool = False) -> Pimms:
         from pimms_core.facade import Pimms
@@ -92,15 +102,26 @@ def with_mode(pimms: Pimms, partner: str, model: Any) -> dict[str, Any]:
     help="Configuration file (default: $PIMMS_CONFIG, else ./pimms.toml if present).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log each exchange with partners to stderr.")
+@click.option(
+    "--agent",
+    envvar=AGENT_ENV,
+    help="Who is at the desk (the mediator's id), for the journal (default: $PIMMS_AGENT).",
+)
 @click.version_option(package_name="pimms-core", prog_name="pimms")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+def cli(ctx: click.Context, config_path: str | None, verbose: bool, agent: str | None) -> None:
     """pimms: find a resident's account at a partner, open a claim, follow it."""
     if verbose:
         import logging
 
+        from pimms_core import redaction
+
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
-    ctx.obj = State(config_path)
+        # httpx logs each URL (a reference, a name in a query) at INFO: pimms.http says enough.
+        for noisy in ("httpx", "httpcore"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        redaction.install()
+    ctx.obj = State(config_path, agent)
 
 
 def table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:

@@ -19,7 +19,7 @@ from pimms_core.cli.base import (
 )
 
 if TYPE_CHECKING:
-    from pimms_core.models import Account, Claim, ClaimStatus
+    from pimms_core.models import Account, Claim, ClaimStatus, QueuedClaim
 
 
 @cli.command()
@@ -84,7 +84,7 @@ def lookup(
     with reported_errors():
         pimms = state.pimms()
         announce(pimms, partner)
-        account = pimms.lookup_account(partner, reference, last_name=last_name)
+        account = pimms.lookup_account(partner, reference, last_name=last_name, call=state.call())
     if as_json:
         print_json(with_mode(pimms, partner, account))
     else:
@@ -146,14 +146,19 @@ def claim_open(
     idempotency_key: str | None,
     as_json: bool,
 ) -> None:
-    """Open a claim at PARTNER for an account."""
+    """Open a claim at PARTNER for an account.
+
+    The claim is written to the outbox before it is sent: if PARTNER cannot take it now, it
+    is QUEUED (exit code 0) with a local reference to give the resident, and
+    `pimms outbox flush` sends it later, exactly once.
+    """
     with reported_errors():
-        from pimms_core.models import Contact
+        from pimms_core.models import Claim, Contact
 
         pimms = state.pimms()
         announce(pimms, partner)
         contact = Contact(email=email, phone=phone) if (email or phone) else None
-        opened = pimms.open_claim(
+        opened = pimms.submit_claim(
             partner,
             account_ref,
             category,
@@ -162,11 +167,17 @@ def claim_open(
             last_name=last_name,
             service_id=service_id,
             idempotency_key=idempotency_key,
+            call=state.call(),
         )
-    if as_json:
-        print_json(with_mode(pimms, partner, opened))
+    if isinstance(opened, Claim):
+        if as_json:
+            print_json({**with_mode(pimms, partner, opened), "queued": False})
+        else:
+            _show_claim(opened)
+    elif as_json:
+        print_json({**with_mode(pimms, partner, opened), "queued": True})
     else:
-        _show_claim(opened)
+        _show_queued(opened)
 
 
 def _show_claim(opened: Claim) -> None:
@@ -179,6 +190,30 @@ def _show_claim(opened: Claim) -> None:
     if opened.compensation:
         amount = opened.compensation
         click.echo(f"  compensation: {amount.amount:.2f} {amount.currency}")
+    if opened.local_ref:
+        click.echo(f"  local ref: {opened.local_ref}")
+
+
+def _show_queued(queued: QueuedClaim) -> None:
+    """A claim kept in the outbox, said plainly: what happened, what to tell the resident."""
+    from pimms_core.models import OutboxState
+
+    if queued.state is OutboxState.NEEDS_CHECK:
+        click.echo(f"NEEDS A CHECK: {queued.partner} may or may not have received this claim.")
+        click.echo(f"  why:       {queued.reason}")
+        click.echo(f"  local ref: {queued.local_ref}  (give this reference to the resident)")
+        click.echo(
+            f"  next:      check with {queued.partner}, then `pimms outbox resolve "
+            f"{queued.local_ref}`; it will not be sent again by itself"
+        )
+        return
+    click.echo(f"QUEUED: {queued.partner} cannot take the claim now; pimms keeps it safely.")
+    click.echo(f"  why:       {queued.reason}")
+    click.echo(f"  local ref: {queued.local_ref}  (give this reference to the resident)")
+    click.echo(
+        "  next:      `pimms outbox flush` sends it once the partner answers again, "
+        "exactly once; do not open it again"
+    )
 
 
 @claim.command("status")
@@ -191,7 +226,7 @@ def claim_status(state: State, partner: str, claim_ref: str, as_json: bool) -> N
     with reported_errors():
         pimms = state.pimms()
         announce(pimms, partner)
-        status = pimms.claim_status(partner, claim_ref)
+        status = pimms.claim_status(partner, claim_ref, call=state.call())
     if as_json:
         print_json(with_mode(pimms, partner, status))
     else:

@@ -1,1 +1,122 @@
-"""Commands of the `pimms` CLI (module reserved: scale)."""
+"""Commands that work at scale: several lookups at once (and the ledger's batch refresh).
+
+`pimms lookup-many edf:4001234567 veolia:100200300 sncf:ABC123:Martin [--json]` looks every
+target up at once; each line says which partner it is about. The core and the plugins are
+imported inside the commands, so that `pimms --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from pimms_core.cli.base import (
+    State,
+    announce,
+    cli,
+    json_option,
+    pass_state,
+    print_json,
+    reported_errors,
+)
+
+if TYPE_CHECKING:
+    from pimms_core.facade import Pimms
+    from pimms_core.fanout import LookupTarget, Outcome
+    from pimms_core.models import Account
+
+
+def _targets(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> list[LookupTarget]:
+    from pimms_core.errors import InvalidInput
+    from pimms_core.fanout import LookupTarget
+
+    try:
+        return [LookupTarget.parse(value) for value in values]
+    except InvalidInput as exc:
+        raise click.BadParameter(exc.message) from None
+
+
+@cli.command("lookup-many")
+@click.argument("targets", nargs=-1, required=True, callback=_targets)
+@click.option(
+    "--per-partner",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Lookups in flight at once for one partner.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds to wait in all; lookups not finished by then are reported unavailable.",
+)
+@json_option
+@pass_state
+def lookup_many(
+    state: State,
+    targets: list[LookupTarget],
+    per_partner: int,
+    timeout: float | None,
+    as_json: bool,
+) -> None:
+    """Look up several accounts at once, across partners.
+
+    Each TARGET is PARTNER:REFERENCE, or PARTNER:REFERENCE:LAST_NAME where the partner needs
+    the holder's last name (sncf:ABC123:Martin). Results are printed as they arrive, each
+    naming its partner; a failed lookup never hides the others. Exit code 1 if any failed.
+    """
+    from pimms_core.fanout import iter_lookups
+
+    with reported_errors():
+        pimms = state.pimms()
+        for partner in dict.fromkeys(target.partner for target in targets):
+            if partner in pimms.host.partners:
+                announce(pimms, partner)
+        outcomes: list[Outcome[Account]] = []
+        for outcome in iter_lookups(pimms, targets, per_partner=per_partner, timeout=timeout):
+            outcomes.append(outcome)
+            if not as_json:
+                _show(targets[outcome.index], outcome)
+    outcomes.sort(key=lambda outcome: outcome.index)
+    failed = sum(not outcome.ok for outcome in outcomes)
+    if as_json:
+        print_json({"results": [_as_json(pimms, targets[o.index], o) for o in outcomes]})
+    if failed:
+        click.echo(f"error: {failed} of {len(outcomes)} lookup(s) failed", err=True)
+        sys.exit(1)
+
+
+def _show(target: LookupTarget, outcome: Outcome[Account]) -> None:
+    where = f"[{outcome.index + 1}] {outcome.partner}"
+    if outcome.error is not None:
+        click.echo(f"{where}: FAILED ({outcome.error.code}) {outcome.error.message}")
+        return
+    account = outcome.value
+    assert account is not None
+    plugin = f", {account.plugin}" if account.plugin else ""
+    click.echo(
+        f"{where} {account.reference}: {account.holder_name}, {account.status}"
+        f" ({account.partner_status}), {len(account.services)} service(s)"
+        f"  [{outcome.seconds:.2f} s{plugin}]"
+    )
+
+
+def _as_json(pimms: Pimms, target: LookupTarget, outcome: Outcome[Account]) -> dict[str, Any]:
+    from pimms_core.serialization import to_json_dict
+
+    data: dict[str, Any] = {
+        "partner": outcome.partner,
+        "reference": target.reference,
+        "ok": outcome.ok,
+        "seconds": round(outcome.seconds, 4),
+    }
+    if outcome.error is not None:
+        data["error"] = outcome.error.to_dict()
+    else:
+        data["account"] = to_json_dict(outcome.value)
+        data["mode"] = pimms.mode(outcome.partner)
+    return data

@@ -12,6 +12,16 @@ pimms = live_pimms(pimms_edf, "https://partenaires.api.edf.fr",
 
 Only the plugins passed are registered (installed entry points are ignored), so a test sees
 exactly the plugins it names.
+
+The conformance kit builds on these (its parts that need respx are imported on use):
+
+- `pimms_core.testing.conformance.ConformanceSuite`: the suite every plugin subclasses;
+- `pimms_core.testing.partner_mock.PartnerMock` and `faults`: respx in front of a partner's
+  base URL, answering from its simulator, with faults injected on demand;
+- `pimms_core.testing.canary.CANARY`: the canary secret and personal data, and `leaks()`;
+- the pytest plugin (`pimms_core.testing.pytest_plugin`, loaded by pytest on its own):
+  fixtures `pimms_host`, `pimms_sandbox`, `pimms_simulator`, `pimms_partner_mock` and
+  `pimms_canary`.
 """
 
 from __future__ import annotations

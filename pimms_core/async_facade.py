@@ -8,8 +8,11 @@ async with AsyncPimms.from_config() as pimms:
     outcomes = await pimms.lookup_many([("edf", "4001234567"), ("veolia", "100200300")])
 ```
 
-Same operations, arguments, results and errors as `Pimms` (it wraps one), and the event loop
-is never blocked: each call runs the synchronous facade in a bounded thread pool of its own.
+Same operations (`lookup_account`, `open_claim`, `submit_claim`, `claim_status`,
+`flush_outbox`, plus `lookup_many` and `refresh_claims`), arguments, results and errors as
+`Pimms` (it wraps one, `.pimms`), and the event loop is never blocked: each call runs the
+synchronous facade in a bounded thread pool of its own.
+
 Why threads rather than an `httpx.AsyncClient`: hook calls are synchronous by contract (a
 plugin is plain functions, easy to write and test), so an async transport would need a second,
 async, implementation of every plugin; the validation, routing, retries, quotas and journal
@@ -54,7 +57,10 @@ if TYPE_CHECKING:
         Contact,
         PartnerInfo,
         PluginRef,
+        QueuedClaim,
     )
+    from pimms_core.refresh import RefreshSummary
+    from pimms_core.store.delivery import DeliveryOutcome
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -188,12 +194,67 @@ class AsyncPimms:
             call=call,
         )
 
+    async def submit_claim(
+        self,
+        partner: str,
+        account_ref: str,
+        category: str,
+        description: str,
+        *,
+        contact: Contact | None = None,
+        last_name: str | None = None,
+        service_id: str | None = None,
+        idempotency_key: str | None = None,
+        call: CallContext | None = None,
+    ) -> Claim | QueuedClaim:
+        """As `Pimms.submit_claim`: the partner's claim, or the claim kept in the outbox."""
+        return await self._for_partner(
+            partner,
+            self.pimms.submit_claim,
+            partner,
+            account_ref,
+            category,
+            description,
+            contact=contact,
+            last_name=last_name,
+            service_id=service_id,
+            idempotency_key=idempotency_key,
+            call=call,
+        )
+
+    async def flush_outbox(
+        self, partner: str | None = None, *, call: CallContext | None = None
+    ) -> list[DeliveryOutcome]:
+        """As `Pimms.flush_outbox`: send the claims waiting in the outbox."""
+        return await self._run(self.pimms.flush_outbox, partner, call=call)
+
     async def claim_status(
         self, partner: str, claim_ref: str, *, call: CallContext | None = None
     ) -> ClaimStatus:
         """As `Pimms.claim_status`."""
         return await self._for_partner(
             partner, self.pimms.claim_status, partner, claim_ref, call=call
+        )
+
+    async def refresh_claims(
+        self,
+        *,
+        partner: str | None = None,
+        older_than: float | None = None,
+        concurrency: int = 32,
+        per_partner: int | None = None,
+    ) -> RefreshSummary:
+        """As `pimms_core.refresh.refresh_claims`, in a thread of its own (it runs its own
+        pool of checks, outside this facade's pool)."""
+        from pimms_core.refresh import refresh_claims
+
+        return await asyncio.to_thread(
+            refresh_claims,
+            self.pimms,
+            partner=partner,
+            older_than=older_than,
+            concurrency=concurrency,
+            per_partner=per_partner,
         )
 
     async def lookup_many(

@@ -16,10 +16,11 @@ and an HTTP call releases the GIL while it waits, so a thread per call in flight
 from __future__ import annotations
 
 import logging
+import queue
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 import attrs
@@ -160,6 +161,9 @@ def run_jobs(
     turns = deque(queues)
     running = dict.fromkeys(queues, 0)
     in_flight: dict[Future[tuple[T | None, PimmsError | None, float]], int] = {}
+    finished: queue.SimpleQueue[Future[tuple[T | None, PimmsError | None, float]]] = (
+        queue.SimpleQueue()
+    )
     end = None if timeout is None else time.monotonic() + timeout
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pimms-fanout")
     abandon = False
@@ -169,17 +173,26 @@ def run_jobs(
         while len(in_flight) < workers and turns and idle < len(turns):
             partner = turns[0]
             turns.rotate(-1)
-            queue = queues[partner]
-            if not queue:
+            waiting = queues[partner]
+            if not waiting:
                 turns.remove(partner)
                 continue
             if running[partner] >= limits[partner]:
                 idle += 1
                 continue
             idle = 0
-            index = queue.popleft()
+            index = waiting.popleft()
             running[partner] += 1
-            in_flight[executor.submit(_timed, jobs[index])] = index
+            future = executor.submit(_timed, jobs[index])
+            in_flight[future] = index
+            future.add_done_callback(finished.put)
+
+    def settle(future: Future[tuple[T | None, PimmsError | None, float]]) -> Outcome[T]:
+        index = in_flight.pop(future)
+        partner = jobs[index].partner
+        running[partner] -= 1
+        value, error, seconds = future.result()
+        return Outcome(index, partner, value, error, seconds)
 
     try:
         while True:
@@ -187,17 +200,13 @@ def run_jobs(
             if not in_flight:
                 return
             left = None if end is None else max(0.0, end - time.monotonic())
-            done, _ = wait(in_flight, timeout=left, return_when=FIRST_COMPLETED)
-            if not done:
+            try:
+                future = finished.get(timeout=left)
+            except queue.Empty:
                 abandon = True
                 yield from _expired(jobs, in_flight.values(), queues)
                 return
-            for future in done:
-                index = in_flight.pop(future)
-                partner = jobs[index].partner
-                running[partner] -= 1
-                value, error, seconds = future.result()
-                yield Outcome(index, partner, value, error, seconds)
+            yield settle(future)
     finally:
         executor.shutdown(wait=not abandon, cancel_futures=True)
 
@@ -209,8 +218,8 @@ def _expired(
         partner = jobs[index].partner
         error = PartnerUnavailable(partner, "no answer within the time allowed")
         yield Outcome(index, partner, error=error)
-    for partner, queue in queues.items():
-        for index in queue:
+    for partner, waiting in queues.items():
+        for index in waiting:
             error = PartnerUnavailable(
                 partner, "not tried: the time allowed ran out first", request_sent=False
             )

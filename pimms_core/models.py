@@ -30,6 +30,15 @@ def _redacted(_value: object) -> str:
     return "'***'"
 
 
+def _is(kind: type) -> Any:
+    """A type check where a plugin builds a result, so a wrong type is caught at its source."""
+    return attrs.validators.instance_of(kind)
+
+
+def _optional(kind: type) -> Any:
+    return attrs.validators.optional(attrs.validators.instance_of(kind))
+
+
 def _tuple(items: Iterable[T]) -> tuple[T, ...]:
     """A typed converter (plain `tuple` would lose the item type for type checkers)."""
     return tuple(items)
@@ -362,7 +371,7 @@ class AccountEvent:
 
     code: str
     label: str
-    at: datetime | None = None
+    at: datetime | None = field(default=None, validator=_optional(datetime))
 
 
 @frozen
@@ -388,11 +397,11 @@ class Claim:
     """A claim the partner has acknowledged."""
 
     partner: str
-    claim_ref: str
+    claim_ref: str = field(validator=_is(str))
     state: ClaimState = field(converter=ClaimState)
-    partner_status: str
-    opened_at: datetime
-    response_due_by: date | None = None
+    partner_status: str = field(validator=_is(str))
+    opened_at: datetime = field(validator=_is(datetime))
+    response_due_by: date | None = field(default=None, validator=_optional(date))
     compensation: Money | None = None
     replayed: bool = False
     """True when the partner answered with a claim it already had for this idempotency key."""
@@ -407,8 +416,8 @@ class StatusChange:
     """One step of a claim's history, oldest first."""
 
     state: ClaimState = field(converter=ClaimState)
-    partner_status: str
-    at: datetime | None = None
+    partner_status: str = field(validator=_is(str))
+    at: datetime | None = field(default=None, validator=_optional(datetime))
     note: str = field(default="", repr=_redacted)
 
 
@@ -417,11 +426,11 @@ class ClaimStatus:
     """Where a claim stands now, in common terms and in the partner's own."""
 
     partner: str
-    claim_ref: str
+    claim_ref: str = field(validator=_is(str))
     state: ClaimState = field(converter=ClaimState)
-    partner_status: str
+    partner_status: str = field(validator=_is(str))
     partner_label: str = ""
-    updated_at: datetime | None = None
+    updated_at: datetime | None = field(default=None, validator=_optional(datetime))
     history: tuple[StatusChange, ...] = field(default=(), converter=_tuple)
     compensation: Money | None = None
     raw: Mapping[str, Any] = field(factory=dict, repr=False, eq=False)

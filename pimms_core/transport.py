@@ -11,7 +11,7 @@ import functools
 import logging
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import certifi
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("pimms.http")
 
 SANDBOX_HOST = "sandbox.pimms.invalid"
+DEADLINE_FACTOR = 3.0
+"""An exchange (connect, send, whole body) may take at most this many times the timeout."""
 
 
 def sandbox_base_url(partner_id: str) -> str:
@@ -46,12 +48,18 @@ def build_client(
     """The partner's client; with `wsgi_app`, requests go to the simulator in-process.
 
     `budget` keeps the partner under its declared quotas: a request waits for its turn
-    rather than earning a 429.
+    rather than earning a 429. Every exchange has an overall deadline of
+    `DEADLINE_FACTOR * timeout`: httpx's timeouts bound each read, so a partner dripping one
+    byte at a time would otherwise hold a call for ever.
     """
     on_request: list[Callable[[httpx.Request], Any]] = (
         [_stamp] if budget is None else [lambda _request: budget.acquire(), _stamp]
     )
-    transport = httpx.WSGITransport(app=wsgi_app) if wsgi_app is not None else None
+    inner: httpx.BaseTransport = (
+        httpx.WSGITransport(app=wsgi_app)
+        if wsgi_app is not None
+        else httpx.HTTPTransport(verify=_tls_context())
+    )
     client = httpx.Client(
         base_url=base_url,
         auth=auth,
@@ -60,9 +68,8 @@ def build_client(
             "User-Agent": f"pimms/{__version__} (+{partner_id})",
             "Accept": "application/json",
         },
-        verify=_tls_context(),
         follow_redirects=False,
-        transport=transport,
+        transport=DeadlineTransport(inner, DEADLINE_FACTOR * timeout),
         event_hooks={
             "request": on_request,
             "response": [lambda response: _log_response(partner_id, response)],
@@ -71,6 +78,45 @@ def build_client(
     if isinstance(auth, TokenAuth):
         auth.base_url = client.base_url
     return client
+
+
+class _DeadlineStream(httpx.SyncByteStream):
+    """A response body that stops with `ReadTimeout` once its exchange's deadline has passed."""
+
+    def __init__(
+        self, inner: httpx.SyncByteStream, request: httpx.Request, deadline: float
+    ) -> None:
+        self._inner = inner
+        self._request = request
+        self._deadline = deadline
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            if time.monotonic() > self._deadline:
+                raise httpx.ReadTimeout("the answer outlasted its deadline", request=self._request)
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class DeadlineTransport(httpx.BaseTransport):
+    """Wraps a transport so that each exchange, body included, ends within `total` seconds."""
+
+    def __init__(self, inner: httpx.BaseTransport, total: float) -> None:
+        self._inner = inner
+        self._total = total
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        deadline = time.monotonic() + self._total
+        response = self._inner.handle_request(request)
+        stream = response.stream
+        assert isinstance(stream, httpx.SyncByteStream)
+        response.stream = _DeadlineStream(stream, request, deadline)
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 @functools.cache

@@ -12,7 +12,7 @@ import pytest
 import pimms_edf
 from pimms_core.async_facade import AsyncPimms
 from pimms_core.errors import AccountNotFound, InvalidReference, PartnerUnavailable
-from pimms_core.models import ClaimState
+from pimms_core.models import Claim, ClaimState
 from pimms_core.testing import sandbox_pimms
 from tests.test_fanout import Gate, SimulatedAcme, facade, simulator
 
@@ -70,6 +70,11 @@ def test_same_operations_and_errors_as_the_sync_facade() -> None:
             assert again.claim_ref == claim.claim_ref and again.replayed
             status = await pimms.claim_status("edf", claim.claim_ref)
             assert status.state is ClaimState.RECEIVED
+            submitted = await pimms.submit_claim(*args, idempotency_key="K-async-2")
+            assert isinstance(submitted, Claim) and submitted.claim_ref != claim.claim_ref
+            assert await pimms.flush_outbox() == []  # nothing waits
+            summary = await pimms.refresh_claims()
+            assert summary.checked == 2 and summary.failed_total == 0
 
     asyncio.run(main())
 

@@ -17,18 +17,15 @@ import httpx
 import pytest
 
 from pimms_core.http import json_or_none
-from pimms_core.testing.fault_server import (
+from pimms_core.testing.fault_bodies import (
     UNKNOWN_STATUS,
-    Fault,
-    FaultProxy,
-    Match,
-    SimulatorServer,
     html_page,
     malformed_json,
     renamed_fields,
     truncated_json,
     unknown_status,
 )
+from pimms_core.testing.fault_server import Fault, FaultProxy, Match, SimulatorServer
 
 TIMEOUT = 0.3
 BODY = {"id": "C-1", "status": "OPEN", "history": [{"statut": "NEW", "at": "2026-01-01"}]}

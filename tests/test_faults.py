@@ -42,16 +42,12 @@ from pimms_core.plugins import PluginHost
 from pimms_core.sandbox import SandboxState
 from pimms_core.testing import plugin_ref
 from pimms_core.testing.fault_catalogue import catalogue
-from pimms_core.testing.faults import DEFAULT_TIMEOUT, Outcome, Report, run_matrix
+from pimms_core.testing.fault_report import Outcome, Report
+from pimms_core.testing.faults import DEFAULT_TIMEOUT, run_matrix
 from tests.fakes import install_plugin
 from tests.test_crash import NOKEY_SOURCE, install_nokey
 
 FAULTS = [fault.name for fault in catalogue(DEFAULT_TIMEOUT)]
-NO_OVERALL_DEADLINE = (
-    "the core gives a request no overall deadline: httpx's timeouts are per read, so an "
-    "answer dripped a byte at a time, each within the read timeout, holds the call forever "
-    "(fix: a deadline on reading the response, in pimms_core/transport.py)"
-)
 
 
 def _partners() -> dict[str, list[str]]:
@@ -69,13 +65,8 @@ def _cases() -> list[Any]:
     for partner, operations in sorted(_partners().items()):
         for operation in operations:
             for fault in FAULTS:
-                marks = []
-                if fault == "endless_drip":
-                    marks.append(pytest.mark.xfail(strict=True, reason=NO_OVERALL_DEADLINE))
                 params.append(
-                    pytest.param(
-                        partner, operation, fault, marks=marks, id=f"{partner}-{operation}-{fault}"
-                    )
+                    pytest.param(partner, operation, fault, id=f"{partner}-{operation}-{fault}")
                 )
     return params
 

@@ -20,7 +20,7 @@ from pimms_core.errors import (
     UnknownPartner,
 )
 from pimms_core.facade import Pimms
-from pimms_core.models import Account, PluginRef
+from pimms_core.models import Account, Claim, PluginRef
 from pimms_core.plugins import PluginHost
 from pimms_core.policy import NO_RETRY
 from tests.fakes import ACCOUNT_BODY, ACME_BASE, AcmePlugin, install_plugin
@@ -265,3 +265,17 @@ def test_a_plugin_must_implement_what_it_declares(plugin: object, words: str) ->
     assert "acme" not in host.partners
     [error] = host.errors
     assert words in error.error
+
+
+class WrongFieldType(AcmePlugin):
+    @hookimpl
+    def pimms_open_claim(self, partner, request):  # type: ignore[no-untyped-def]
+        return Claim(partner.id, "C-1", "received", "NEW", "2026-11-02T09:30:00")  # type: ignore[arg-type]
+
+
+def test_a_result_built_with_a_wrong_field_type_is_a_plugin_error() -> None:
+    pimms = live(host_with((WrongFieldType(), "acme")), "acme")
+    with pytest.raises(PluginError, match="pimms_open_claim raised TypeError"):
+        pimms.open_claim("acme", "12345678", "billing", "x", idempotency_key="k")
+    [entry] = pimms.store.outbox.list(states=None)
+    assert entry.state.value != "sending"

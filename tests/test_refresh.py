@@ -3,15 +3,27 @@ summary by outcome; a partner failing never spoils the others; interrupted, then
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import pty
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner, Result
 
+from pimms_core.cli import cli
 from pimms_core.errors import UnknownPartner
 from pimms_core.facade import Pimms
 from pimms_core.models import ClaimState
 from pimms_core.refresh import REFRESH_AGENT, Refresh, refresh_claims
+from pimms_core.sandbox import SandboxState
 from pimms_core.store.records import LedgerEntry
 from tests.test_fanout import SimulatedAcme, facade, simulator
 
@@ -157,3 +169,184 @@ def test_a_recent_check_is_skipped_with_older_than() -> None:
 def test_bad_limits_are_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         Refresh(two_partners(), concurrency=0)
+
+
+# --- the command line, on EDF's sandbox ------------------------------------------------------
+
+
+def run_cli(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), env={"PIMMS_LOAD_PLUGINS": "edf"})
+
+
+def open_edf_claim(key: str) -> str:
+    result = run_cli(
+        "claim",
+        "open",
+        "edf",
+        "--account",
+        "4001234567",
+        "--category",
+        "billing",
+        "--description",
+        "Facture contestée",
+        "--idempotency-key",
+        key,
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    claim_ref: str = json.loads(result.stdout)["claim_ref"]
+    return claim_ref
+
+
+def move_edf_claim(data_dir: Path, claim_ref: str, status: str) -> None:
+    """What EDF does on its side: the simulator's admin route, on the sandbox's state file."""
+    from pimms_edf.simulator import create_app
+
+    app = create_app(SandboxState(data_dir / "sandbox" / "edf.json"))
+    answer = app.test_client().post(f"/_sandbox/claims/{claim_ref}/status", json={"status": status})
+    assert answer.status_code == 200
+
+
+def test_cli_refresh_records_what_changed(isolated: Path) -> None:
+    first, second = open_edf_claim("K-1"), open_edf_claim("K-2")
+    quiet = run_cli("claims", "refresh", "--json")
+    assert quiet.exit_code == 0, quiet.output
+    data = json.loads(quiet.stdout)
+    assert (data["selected"], data["checked"], data["changed"], data["failed"]) == (2, 2, 0, {})
+    assert "SANDBOX edf" in quiet.stderr
+    move_edf_claim(isolated, first, "IN_PROGRESS")
+    human = run_cli("claims", "refresh")
+    assert human.exit_code == 0, human.output
+    assert "Checked 2 of 2 open claim(s)" in human.stdout
+    assert "1 changed, 1 unchanged, 0 failed" in human.stdout
+    assert f"changed: edf {first}: received -> in_progress (IN_PROGRESS)" in human.stdout
+    assert second not in human.stdout  # only what changed is listed
+    ledger = json.loads(run_cli("claims", "--json").stdout)["claims"]
+    assert {c["claim_ref"]: c["state"] for c in ledger} == {
+        first: "in_progress",
+        second: "received",
+    }
+    move_edf_claim(isolated, first, "SOLVED")
+    assert json.loads(run_cli("claims", "refresh", "--json").stdout)["changed"] == 1
+    after = json.loads(run_cli("claims", "refresh", "--json").stdout)
+    assert after["selected"] == 1  # resolved: no longer open, no longer asked
+
+
+def test_cli_refresh_failures_by_type_exit_1() -> None:
+    open_edf_claim("K-3")
+    assert run_cli("sandbox", "reset").exit_code == 0  # EDF forgets the claim
+    result = run_cli("claims", "refresh", "--json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["failed"] == {"claim_not_found": 1} and data["partners"]["edf"]["checked"] == 1
+    human = run_cli("claims", "refresh")
+    assert "1 failed (claim_not_found 1)" in human.stdout
+
+
+def test_cli_refresh_unknown_partner() -> None:
+    result = run_cli("claims", "refresh", "--partner", "nope")
+    assert result.exit_code == 1 and "unknown partner 'nope'" in result.stderr
+
+
+def test_cli_refresh_shows_a_progress_bar_on_a_terminal() -> None:
+    open_edf_claim("K-4")
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pimms_core", "claims", "refresh"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        env={**os.environ, "PIMMS_LOAD_PLUGINS": "edf"},
+    )
+    os.close(slave)
+    stdout, _ = process.communicate(timeout=60)
+    terminal = b""
+    with contextlib.suppress(OSError):  # EIO once the terminal's buffer is drained
+        while chunk := os.read(master, 4096):
+            terminal += chunk
+    os.close(master)
+    assert process.returncode == 0, terminal
+    assert b"Checking claims" in terminal and b"1/1" in terminal
+    assert b"Checked 1 of 1 open claim(s)" in stdout
+    plain = run_cli("claims", "refresh")  # not a terminal: no bar
+    assert "Checking claims" not in plain.output
+
+
+SLOW_PLUGIN = """
+import time
+from pimms_core import hookimpl
+from pimms_core.models import ClaimStatus, PartnerInfo, ReferenceFormat
+
+INFO = PartnerInfo(
+    id="slowco", name="Slow Co", sector="test", contract_version="1",
+    reference=ReferenceFormat(r"\\\\d{4}", "1234", "4 digits"),
+    categories=[("OTHER", "other")], statuses=[("NEW", "received")],
+    operations=["claim_status"], idempotency="none",
+)
+
+@hookimpl
+def pimms_partner_info():
+    return INFO
+
+@hookimpl
+def pimms_sandbox(partner_id, state):
+    return lambda environ, start_response: []
+
+@hookimpl
+def pimms_claim_status(partner, claim_ref):
+    time.sleep(0.2)
+    return ClaimStatus(partner="slowco", claim_ref=claim_ref, state="received", partner_status="NEW")
+"""
+
+
+def test_cli_refresh_interrupted_by_ctrl_c_then_resumed(tmp_path: Path, isolated: Path) -> None:
+    from pimms_core.store import open_store
+    from tests.fakes import install_plugin
+
+    site = tmp_path / "site"
+    install_plugin(site, "pimms-slowco", "pimms_slowco", SLOW_PLUGIN, entry_point="slowco")
+    database = isolated / "pimms.sqlite3"
+    with open_store(database) as store:
+        for i in range(20):
+            store.ledger.record(
+                LedgerEntry(
+                    partner="slowco",
+                    claim_ref=f"S-{i}",
+                    account_ref="1234",
+                    category="other",
+                    state=ClaimState.RECEIVED,
+                    partner_status="NEW",
+                    opened_at=LONG_AGO,
+                    last_checked=LONG_AGO,
+                )
+            )
+    env = {**os.environ, "PYTHONPATH": str(site), "PIMMS_LOAD_PLUGINS": "slowco"}
+    command = [sys.executable, "-m", "pimms_core", "claims", "refresh", "--per-partner", "1"]
+    process = subprocess.Popen([*command, "--json"], stdout=subprocess.PIPE, env=env, text=True)
+
+    def heard() -> int:
+        with open_store(database) as store:
+            return sum(e.last_checked > LONG_AGO for e in store.ledger.list())
+
+    deadline = time.monotonic() + 30
+    while heard() < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    stdout, _ = process.communicate(timeout=30)
+    assert process.returncode == 130
+    summary = json.loads(stdout)
+    assert summary["interrupted"] is True and 2 <= summary["checked"] < 20
+    done = heard()
+    assert done >= summary["checked"]  # the calls in flight finished and were recorded
+    resumed = subprocess.run(
+        [*command, "--older-than", "600", "--per-partner", "8", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    again = json.loads(resumed.stdout)
+    assert again["selected"] == 20 - done and again["checked"] == again["selected"]
+    assert heard() == 20

@@ -1,13 +1,15 @@
-"""Commands that work at scale: several lookups at once (and the ledger's batch refresh).
+"""Commands that work at scale: several lookups at once, and the ledger's batch refresh.
 
 `pimms lookup-many edf:4001234567 veolia:100200300 sncf:ABC123:Martin [--json]` looks every
-target up at once; each line says which partner it is about. The core and the plugins are
-imported inside the commands, so that `pimms --help` stays fast.
+target up at once; each line says which partner it is about. `pimms claims refresh [--partner
+P] [--json]` asks the partners about every open claim of the ledger. The core and the plugins
+are imported inside the commands, so that `pimms --help` stays fast.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -21,11 +23,13 @@ from pimms_core.cli.base import (
     print_json,
     reported_errors,
 )
+from pimms_core.cli.store import claims
 
 if TYPE_CHECKING:
     from pimms_core.facade import Pimms
     from pimms_core.fanout import LookupTarget, Outcome
     from pimms_core.models import Account
+    from pimms_core.refresh import RefreshSummary
 
 
 def _targets(
@@ -93,7 +97,10 @@ def lookup_many(
 def _show(target: LookupTarget, outcome: Outcome[Account]) -> None:
     where = f"[{outcome.index + 1}] {outcome.partner}"
     if outcome.error is not None:
-        click.echo(f"{where}: FAILED ({outcome.error.code}) {outcome.error.message}")
+        hint = ""
+        if outcome.error.code == "invalid_input" and target.last_name is None:
+            hint = " (here, give it as PARTNER:REFERENCE:LAST_NAME)"
+        click.echo(f"{where}: FAILED ({outcome.error.code}) {outcome.error.message}{hint}")
         return
     account = outcome.value
     assert account is not None
@@ -120,3 +127,115 @@ def _as_json(pimms: Pimms, target: LookupTarget, outcome: Outcome[Account]) -> d
         data["account"] = to_json_dict(outcome.value)
         data["mode"] = pimms.mode(outcome.partner)
     return data
+
+
+# --- the ledger's batch refresh ----------------------------------------------------------------
+
+
+@claims.command("refresh")
+@click.option("--partner", help="Only this partner's claims.")
+@click.option(
+    "--older-than",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Only claims not heard of for this long (to resume a run that was interrupted).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Checks in flight at once, all partners together.",
+)
+@click.option(
+    "--per-partner",
+    type=click.IntRange(min=1),
+    help="Checks in flight at once for one partner (default: its max_concurrent setting).",
+)
+@json_option
+@pass_state
+def claims_refresh(
+    state: State,
+    partner: str | None,
+    older_than: float | None,
+    concurrency: int,
+    per_partner: int | None,
+    as_json: bool,
+) -> None:
+    """Ask the partners where every open claim of the ledger stands, and record it.
+
+    Partners are asked concurrently, each within its budget; the ledger and the journal are
+    updated claim by claim, so the run can be interrupted (Ctrl-C) and run again without harm.
+    Ends with a summary: checked, changed, failed by error type. Exit code 1 if some checks
+    failed, 130 if interrupted.
+    """
+    from pimms_core.refresh import Refresh
+
+    with reported_errors():
+        pimms = state.pimms()
+        refresh = Refresh(
+            pimms,
+            partner=partner,
+            older_than=older_than,
+            concurrency=concurrency,
+            per_partner=per_partner,
+        )
+        for name in sorted({entry.partner for entry in refresh.claims}):
+            if name in pimms.host.partners:
+                announce(pimms, name)
+    stderr = sys.stderr
+    try:
+        with reported_errors():
+            if stderr.isatty() and refresh.summary.selected:
+                with click.progressbar(
+                    length=refresh.summary.selected,
+                    label="Checking claims",
+                    file=stderr,
+                    show_pos=True,
+                ) as bar:
+                    for _check in refresh.run():
+                        bar.update(1)
+            else:
+                for _check in refresh.run():
+                    pass
+    except KeyboardInterrupt:
+        refresh.summary.interrupted = True
+    summary = refresh.summary
+    if as_json:
+        print_json(summary.to_json())
+    else:
+        _show_summary(summary)
+    if summary.interrupted:
+        sys.exit(130)
+    if summary.failed_total:
+        sys.exit(1)
+
+
+def _failures(failed: Mapping[str, int]) -> str:
+    return ", ".join(f"{code} {count}" for code, count in sorted(failed.items()))
+
+
+def _show_summary(summary: RefreshSummary) -> None:
+    failed = f" ({_failures(summary.failed)})" if summary.failed else ""
+    click.echo(
+        f"Checked {summary.checked} of {summary.selected} open claim(s) in"
+        f" {summary.seconds:.1f} s: {summary.changed} changed, {summary.unchanged} unchanged,"
+        f" {summary.failed_total} failed{failed}"
+    )
+    for name, tally in sorted(summary.partners.items()):
+        failures = f" ({_failures(tally.failed)})" if tally.failed else ""
+        click.echo(
+            f"  {name}: {tally.checked} checked, {tally.changed} changed,"
+            f" {tally.failed_total} failed{failures}"
+        )
+    for check in summary.changes:
+        if check.status is not None:
+            click.echo(
+                f"  changed: {check.partner} {check.claim_ref}: {check.before.value} -> "
+                f"{check.status.state.value} ({check.status.partner_status})"
+            )
+    if summary.interrupted:
+        click.echo(
+            f"Interrupted: {summary.selected - summary.checked} claim(s) not checked; run "
+            "again (with --older-than 600 to skip the ones just checked)."
+        )

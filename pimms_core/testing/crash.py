@@ -39,7 +39,13 @@ from pimms_core.plugins import PluginHost
 from pimms_core.sandbox import SandboxState
 from pimms_core.store.sqlite import SqliteStore
 from pimms_core.testing.fault_partner import PartnerSetup
-from pimms_core.testing.fault_server import Fault, FaultProxy, Match, SimulatorServer
+from pimms_core.testing.fault_server import (
+    Fault,
+    FaultProxy,
+    Match,
+    SimulatorServer,
+    credentials,
+)
 
 WAIT = 30.0
 """Seconds to wait for the process to reach the chosen moment (it is far quicker)."""
@@ -184,6 +190,7 @@ def crash_claim(
         claims_after = _claims(state)
         entry = _entry(database, setup.id, key)
         outputs += _journal(database)
+        tokens = {f"credential {i}": c for i, c in enumerate(sorted(credentials(proxy.requests)))}
     state_after = entry.state.value if entry is not None else None
     mechanism = setup.info.idempotency
     if mechanism is Idempotency.NONE:
@@ -200,7 +207,7 @@ def crash_claim(
         elif entry is not None and entry.claim_ref not in _claim_refs(state):
             problems.append("the outbox records a claim reference the partner does not hold")
         lost = claims_after == 0
-    leaks = tuple(setup.canary.leaks(outputs))
+    leaks = tuple(setup.canary.with_values(**tokens).leaks(outputs))
     return CrashOutcome(
         setup.id,
         kill_point,

@@ -13,13 +13,16 @@ from enum import StrEnum
 from attrs import frozen
 
 from pimms_core.errors import PartnerProtocolError, PartnerUnavailable, PimmsError
-from pimms_core.testing.fault_server import (
-    Fault,
+from pimms_core.testing.fault_bodies import (
     malformed_json,
     renamed_fields,
     truncated_json,
     unknown_status,
 )
+from pimms_core.testing.fault_server import Fault
+
+UNAVAILABLE: tuple[type[PimmsError], ...] = (PartnerUnavailable,)
+PROTOCOL: tuple[type[PimmsError], ...] = (PartnerProtocolError,)
 
 
 class Expect(StrEnum):
@@ -40,7 +43,7 @@ class FaultCase:
     fault: Fault
     expect: Expect
     summary: str
-    errors: tuple[type[PimmsError], ...] = (PartnerUnavailable,)
+    errors: tuple[type[PimmsError], ...] = UNAVAILABLE
     times: int | None = None
     """Apply the fault to this many requests, then answer normally (None: to every one)."""
     cold: bool = False
@@ -51,10 +54,6 @@ class FaultCase:
     """The call must take at least this long (it honoured a Retry-After)."""
     single_request: bool = False
     """The fault must be met once only: an unmapped answer fails at once, unretried."""
-
-
-UNAVAILABLE = (PartnerUnavailable,)
-PROTOCOL = (PartnerProtocolError,)
 
 
 def catalogue(timeout: float) -> list[FaultCase]:

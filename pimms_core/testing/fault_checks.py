@@ -32,8 +32,8 @@ from pimms_core.models import (
 )
 from pimms_core.sandbox import SandboxState
 from pimms_core.store.base import Store
+from pimms_core.testing.fault_bodies import UNKNOWN_STATUS
 from pimms_core.testing.fault_catalogue import Expect, FaultCase
-from pimms_core.testing.fault_server import UNKNOWN_STATUS
 
 Texts = list[tuple[str, str]]
 

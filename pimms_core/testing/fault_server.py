@@ -15,24 +15,21 @@ with SimulatorServer(app) as simulator, FaultProxy(simulator.url) as proxy:
     proxy.disarm()
 ```
 
-Requests are parsed with the standard library (`http.server`), forwarded with httpx, and every
-answer is sent with `Connection: close`, so each request comes on a connection of its own and a
-connection-level fault (refused, silence) applies to each request. Nothing here knows any
-partner; nothing is logged.
+Requests are parsed with the standard library (`http.server`) and forwarded with httpx; the
+faulty bodies come from `fault_bodies`. Every answer is sent with `Connection: close`, so each
+request comes on a connection of its own and a connection-level fault (refused, silence)
+applies to each request. Nothing here knows any partner; nothing is logged.
 """
 
 from __future__ import annotations
 
 import contextlib
-import http
-import json
-import re
 import socket
 import socketserver
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from enum import StrEnum
 from http.server import BaseHTTPRequestHandler
 from socketserver import ThreadingMixIn
@@ -43,6 +40,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import attrs
 import httpx
 from attrs import field, frozen
+
+from pimms_core.testing.fault_bodies import html_page, phrase
 
 if TYPE_CHECKING:
     from wsgiref.types import WSGIApplication
@@ -238,82 +237,21 @@ class SeenRequest:
     path: str
     raw: bytes = field(repr=False)
     """Request line, headers and body: for matching only."""
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     fault: str | None = None
     forwarded: bool = False
     upstream_status: int | None = None
 
 
-# --- body rewrites -------------------------------------------------------------------------------
-
-
-def html_page(status: int) -> bytes:
-    """The kind of error page a gateway or a crashed application server sends."""
-    phrase = _phrase(status)
-    return (
-        f"<!DOCTYPE html>\n<html><head><title>{status} {phrase}</title></head>\n"
-        f"<body><h1>{phrase}</h1><p>The server encountered a problem.</p><hr>"
-        f"<address>nginx</address></body></html>\n"
-    ).encode()
-
-
-def malformed_json(body: bytes) -> bytes:
-    """Something that starts like JSON and is not."""
-    return b'{"status": "OK", "data": [1, 2,, }' + b"\x00garbage"
-
-
-def truncated_json(body: bytes) -> bytes:
-    """The first half of the answer, sent as if it were complete."""
-    return body[: max(1, len(body) // 2)]
-
-
-def renamed_fields(body: bytes) -> bytes:
-    """Every key of the JSON answer renamed (`status` -> `statusV2`), as after an API change."""
-    return _json_rewrite(body, lambda data: _rename(data))
-
-
-UNKNOWN_STATUS = "PIMMS_FAULT_UNKNOWN_STATUS"
-_STATUS_KEY = re.compile(r"(?i)status|statut|etat|état|state")
-
-
-def unknown_status(body: bytes) -> bytes:
-    """Every status-like field (`status`, `statut`, `etat`...) set to a code nobody declared."""
-    return _json_rewrite(body, lambda data: _restatus(data))
-
-
-def _json_rewrite(body: bytes, change: Callable[[Any], Any]) -> bytes:
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return body
-    return json.dumps(change(data), ensure_ascii=False).encode()
-
-
-def _rename(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {f"{key}V2": _rename(value) for key, value in data.items()}
-    if isinstance(data, list):
-        return [_rename(item) for item in data]
-    return data
-
-
-def _restatus(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {
-            key: UNKNOWN_STATUS
-            if isinstance(value, str) and _STATUS_KEY.fullmatch(key)
-            else _restatus(value)
-            for key, value in data.items()
-        }
-    if isinstance(data, list):
-        return [_restatus(item) for item in data]
-    return data
-
-
-def _phrase(status: int) -> str:
-    try:
-        return http.HTTPStatus(status).phrase
-    except ValueError:
-        return "Unknown"
+def credentials(requests: list[SeenRequest]) -> set[str]:
+    """Every credential the requests carried in an Authorization header (a bearer token, the
+    base64 of a Basic pair...): secrets too, though no setting holds them."""
+    found = set()
+    for request in requests:
+        for name, value in request.headers:
+            if name.lower() == "authorization" and value.strip():
+                found.add(value.strip().split(" ", 1)[-1])
+    return found
 
 
 # --- the proxy -----------------------------------------------------------------------------------
@@ -552,7 +490,7 @@ class FaultProxy:
 
 
 def _head(status: int, headers: tuple[tuple[str, str], ...], length: int) -> bytes:
-    lines = [f"HTTP/1.1 {status} {_phrase(status)}"]
+    lines = [f"HTTP/1.1 {status} {phrase(status)}"]
     lines += [f"{name}: {value}" for name, value in headers]
     lines += [f"Content-Length: {length}", "Connection: close", "", ""]
     return "\r\n".join(lines).encode("latin-1")
@@ -583,7 +521,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = list(self.headers.items())
         raw = self.raw_requestline + bytes(self.headers) + body
-        request = SeenRequest(self.command, self.path.split("?")[0], raw)
+        request = SeenRequest(self.command, self.path.split("?")[0], raw, tuple(headers))
         proxy = self.proxy
         fault, index = proxy._take(request)
         upstream: _Upstream | None = None
@@ -645,10 +583,3 @@ class _Handler(BaseHTTPRequestHandler):
         self.rfile.close()
         self.wfile.close()
         self.connection.close()
-
-
-@contextlib.contextmanager
-def serve_behind_proxy(app: WSGIApplication) -> Iterator[tuple[SimulatorServer, FaultProxy]]:
-    """Serve `app` on loopback with a `FaultProxy` in front: yields (simulator, proxy)."""
-    with SimulatorServer(app) as simulator, FaultProxy(simulator.url) as proxy:
-        yield simulator, proxy

@@ -6,35 +6,45 @@ python -m pimms_core.testing.faults --partner edf    # one plugin (yours)
 ```
 
 For each case the partner's simulator is served on 127.0.0.1 behind a `FaultProxy`, the
-plugin runs in live mode against the proxy (short timeout, short retry policy), the fault is
-armed and the operation called. It passes when, within the deadline (never a hang), the call
-gives a typed `PimmsError` of the kind the fault calls for, or the right result; when no
-canary (the partner's secrets, the personal data sent and received) shows in a log record of
-the `pimms`, `httpx` or `httpcore` loggers, in the error's text or in the journal; and, for a
-claim, when after `outbox flush` against the healthy simulator the partner holds exactly one
-claim (none lost, none duplicated), or, for a partner offering no idempotency mechanism, the
-claim waits for a person rather than being sent again. The last line of the report is
+plugin runs in live mode against the proxy (short timeout, short retry policy, its sandbox
+credentials as its secret settings), the fault is armed and the operation called on a fresh
+client. The case passes when:
+
+- within the deadline (never a hang), the call gives a typed `PimmsError` of the kind the
+  fault calls for (naming, for a claim, the claim kept in the outbox), or the right result
+  (the healthy simulator's answer);
+- for a claim, after `flush_outbox` against the healthy simulator, the partner holds exactly
+  one claim, the one the outbox records as delivered (none lost, none duplicated); or, where
+  the partner offers no idempotency mechanism, the claim waits for a person (`needs_check`)
+  instead of being sent again;
+- no canary shows in a record of the `pimms`, `httpx` or `httpcore` loggers (at DEBUG), in the
+  error's text or chain, in the result's `repr()`, in the journal or a settled outbox row:
+  the partner's secret settings, every credential that crossed the wire, the canary
+  description, contact and name sent, the holder's name and address received.
+
+Each partner that opens claims also gets two crash cases (`pimms_core.testing.crash`): a real
+`pimms claim open` killed with SIGKILL before and after its request reached the partner, then
+`pimms outbox flush`. The last line of the report is
 
     faults: tried N, passed N, lost N, duplicated N, leaks N
 
-Cases run concurrently (each with its own simulator, proxy and store), so the whole matrix
-takes seconds, not minutes.
+Cases run concurrently (each with its own simulator, proxy and SQLite store), so the whole
+matrix takes seconds, not minutes.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import logging
 import shutil
 import sys
 import tempfile
 import threading
 import time
+import traceback
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -62,14 +72,15 @@ from pimms_core.testing.fault_checks import (
     settle,
     store_texts,
 )
+from pimms_core.testing.fault_logs import NO_CASE, LogCapture, as_case, captured_logs
 from pimms_core.testing.fault_partner import PartnerNotReady, PartnerSetup, prepare
-from pimms_core.testing.fault_server import FaultProxy, Match, SimulatorServer
+from pimms_core.testing.fault_report import Outcome, Report
+from pimms_core.testing.fault_server import FaultProxy, Match, SimulatorServer, credentials
 
 DEFAULT_TIMEOUT = 0.5
 """The partner's read timeout in the matrix (seconds): short, so faults cost little time."""
 DEFAULT_WORKERS = 12
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
-CAPTURED_LOGGERS = ("pimms", "httpx", "httpcore")
 
 
 def fast_policy(timeout: float = DEFAULT_TIMEOUT) -> RetryPolicy:
@@ -94,146 +105,6 @@ class Case:
         return f"{self.partner}/{self.operation.value}/{self.fault.name}"
 
 
-@frozen
-class Outcome:
-    """What became of one case."""
-
-    partner: str
-    operation: str
-    fault: str
-    got: str
-    """`result`, `error <code>`, `queued <state>`, `hang` or `crash <type>`."""
-    seconds: float
-    problems: tuple[str, ...] = ()
-    claims_at_partner: int | None = None
-    """For a claim: how many the partner holds after the flush (exactly one is right)."""
-    outbox_state: str | None = None
-    """For a claim: its outbox entry's state after the flush."""
-    lost: bool = False
-    duplicated: bool = False
-    leaks: tuple[str, ...] = ()
-
-    @property
-    def passed(self) -> bool:
-        return not (self.problems or self.lost or self.duplicated or self.leaks)
-
-    @property
-    def key(self) -> str:
-        return f"{self.partner}/{self.operation}/{self.fault}"
-
-
-@frozen
-class Report:
-    outcomes: tuple[Outcome, ...]
-    seconds: float
-    workers: int
-    not_ready: tuple[tuple[str, str], ...] = ()
-    """Partners that could not be run, and why."""
-
-    @property
-    def tried(self) -> int:
-        return len(self.outcomes)
-
-    @property
-    def passed(self) -> int:
-        return sum(o.passed for o in self.outcomes)
-
-    @property
-    def lost(self) -> int:
-        return sum(o.lost for o in self.outcomes)
-
-    @property
-    def duplicated(self) -> int:
-        return sum(o.duplicated for o in self.outcomes)
-
-    @property
-    def leaks(self) -> int:
-        return sum(len(o.leaks) for o in self.outcomes)
-
-    @property
-    def ok(self) -> bool:
-        return self.passed == self.tried and not self.not_ready
-
-    def figures(self) -> str:
-        return (
-            f"faults: tried {self.tried}, passed {self.passed}, lost {self.lost}, "
-            f"duplicated {self.duplicated}, leaks {self.leaks}"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "tried": self.tried,
-            "passed": self.passed,
-            "lost": self.lost,
-            "duplicated": self.duplicated,
-            "leaks": self.leaks,
-            "seconds": round(self.seconds, 2),
-            "workers": self.workers,
-            "not_ready": [{"partner": p, "reason": r} for p, r in self.not_ready],
-            "outcomes": [
-                {**attrs.asdict(o), "passed": o.passed, "seconds": round(o.seconds, 3)}
-                for o in self.outcomes
-            ],
-        }
-
-
-# --- log capture ----------------------------------------------------------------------------------
-
-_current = threading.local()
-
-
-class _Capture(logging.Handler):
-    """Every record of the captured loggers, as text, by the case whose thread emitted it."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self._by_case: dict[str, list[str]] = {}
-        self._lock_texts = threading.Lock()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            text = record.getMessage()
-        except Exception:
-            text = str(record.msg)
-        if record.exc_info:
-            text += "\n" + logging.Formatter().formatException(record.exc_info)
-        elif record.exc_text:
-            text += "\n" + record.exc_text
-        key = getattr(_current, "case", None) or "(no case)"
-        with self._lock_texts:
-            self._by_case.setdefault(key, []).append(f"{record.name}: {text}")
-
-    def texts(self, key: str) -> list[str]:
-        with self._lock_texts:
-            return list(self._by_case.get(key, []))
-
-
-@contextmanager
-def _captured_logs() -> Iterator[_Capture]:
-    capture = _Capture()
-    loggers = [logging.getLogger(name) for name in CAPTURED_LOGGERS]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.DEBUG)
-        logger.addHandler(capture)
-    try:
-        yield capture
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.removeHandler(capture)
-            logger.setLevel(level)
-
-
-@contextmanager
-def _as_case(key: str) -> Iterator[None]:
-    previous = getattr(_current, "case", None)
-    _current.case = key
-    try:
-        yield
-    finally:
-        _current.case = previous
-
-
 # --- one case ---------------------------------------------------------------------------------
 
 
@@ -244,7 +115,7 @@ class _Run:
     timeout: float
     policy: RetryPolicy
     workdir: Path
-    logs: _Capture
+    logs: LogCapture
     started: datetime = attrs.field(factory=utc_now)
     """The simulators' clock, frozen for the whole run."""
 
@@ -260,7 +131,7 @@ def _call(key: str, fn: Callable[[], Any], limit: float) -> Called:
     box: dict[str, Called] = {}
 
     def target() -> None:
-        with _as_case(key):
+        with as_case(key):
             started = time.monotonic()
             try:
                 value = fn()
@@ -287,7 +158,7 @@ def _match(case: Case) -> Match:
 
 
 def _run_case(run: _Run, case: Case) -> Outcome:
-    with _as_case(case.key):
+    with as_case(case.key):
         try:
             return _run_case_inner(run, case)
         except Exception as exc:  # the matrix itself failed on this case: say so, go on
@@ -297,7 +168,7 @@ def _run_case(run: _Run, case: Case) -> Outcome:
                 case.fault.name,
                 f"crash {type(exc).__name__}",
                 0.0,
-                problems=(f"the matrix could not run this case: {type(exc).__name__}: {exc}",),
+                problems=(_not_run(exc),),
             )
 
 
@@ -363,6 +234,8 @@ def _fault(
         problems += settled.problems
     texts += store_texts(steady.store)
     texts += [("log record", text) for text in run.logs.texts(case.key)]
+    tokens = {f"credential {i}": c for i, c in enumerate(sorted(credentials(proxy.requests)))}
+    canary = setup.canary.with_values(**tokens)
     return Outcome(
         case.partner,
         case.operation.value,
@@ -374,7 +247,7 @@ def _fault(
         settled.outbox_state if settled else None,
         settled.lost if settled else False,
         settled.duplicated if settled else False,
-        tuple(setup.canary.leaks(texts)),
+        tuple(canary.leaks(texts)),
     )
 
 
@@ -383,7 +256,7 @@ def _run_crash(
 ) -> Outcome:
     fault = _crash_name(kill_point)
     key = f"{setup.id}/{Operation.OPEN_CLAIM.value}/{fault}"
-    with _as_case(key):
+    with as_case(key):
         try:
             crashed = crash_claim(
                 run.host, setup, kill_point, Path(tempfile.mkdtemp(dir=run.workdir)), env=env
@@ -395,7 +268,7 @@ def _run_crash(
                 fault,
                 f"crash {type(exc).__name__}",
                 0.0,
-                problems=(f"the matrix could not run this case: {type(exc).__name__}: {exc}",),
+                problems=(_not_run(exc),),
             )
     return Outcome(
         setup.id,
@@ -503,7 +376,7 @@ def run_matrix(
                 not_ready.append((partner_id, str(exc)))
             except Exception as exc:  # a plugin that crashes in sandbox mode: say so, go on
                 not_ready.append((partner_id, f"probing it in sandbox mode raised {exc!r}"))
-        with _captured_logs() as logs:
+        with captured_logs() as logs:
             run = _Run(host, setups, timeout, policy, workdir, logs)
             todo: list[Callable[[], Outcome]] = [
                 functools.partial(_run_case, run, case)
@@ -523,7 +396,7 @@ def run_matrix(
                     outcomes.append(outcome)
                     if on_outcome is not None:
                         on_outcome(outcome)
-            stray = logs.texts("(no case)")
+            stray = logs.texts(NO_CASE)
             if stray:
                 canaries = [setup.canary for setup in setups.values()]
                 stray_leaks = [
@@ -538,6 +411,20 @@ def run_matrix(
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return Report(tuple(outcomes), time.monotonic() - started, workers, tuple(not_ready))
+
+
+def _not_run(exc: BaseException) -> str:
+    """Why the matrix itself could not run a case, with the cause's traceback tail."""
+    cause = exc.__cause__ or exc.__context__
+    where = ""
+    if cause is not None:
+        frames = traceback.extract_tb(cause.__traceback__)[-3:]
+        where = (
+            f" (cause {cause!r} at "
+            + ", ".join(f"{Path(f.filename).name}:{f.lineno}" for f in frames)
+            + ")"
+        )
+    return f"the matrix could not run this case: {type(exc).__name__}: {exc}{where}"
 
 
 def _crash_name(kill_point: KillPoint) -> str:

@@ -21,15 +21,16 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import tenacity
 
 from pimms_core.errors import StoreError
 from pimms_core.models import CallContext, ClaimRequest, ClaimState, OutboxState
 from pimms_core.redaction import logger as redacted_logger
+from pimms_core.serialization import converter
 from pimms_core.store.lease import owner_gone
 from pimms_core.store.records import (
     JournalEntry,
@@ -139,77 +140,13 @@ def _ts(value: datetime | None) -> str | None:
     return value.isoformat(timespec="microseconds")
 
 
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+R = TypeVar("R")
 
 
-def _day(value: str | None) -> date | None:
-    return date.fromisoformat(value) if value else None
-
-
-def _ledger(row: sqlite3.Row) -> LedgerEntry:
-    return LedgerEntry(
-        partner=row["partner"],
-        claim_ref=row["claim_ref"],
-        account_ref=row["account_ref"],
-        category=row["category"],
-        state=row["state"],
-        partner_status=row["partner_status"],
-        opened_at=datetime.fromisoformat(row["opened_at"]),
-        last_checked=datetime.fromisoformat(row["last_checked"]),
-        response_due_by=_day(row["response_due_by"]),
-        local_ref=row["local_ref"],
-        site_id=row["site_id"],
-        plugin=row["plugin"],
-        plugin_version=row["plugin_version"],
-    )
-
-
-def _outbox(row: sqlite3.Row) -> OutboxEntry:
-    return OutboxEntry(
-        local_ref=row["local_ref"],
-        partner=row["partner"],
-        idempotency_key=row["idempotency_key"],
-        account_ref=row["account_ref"],
-        category=row["category"],
-        partner_category=row["partner_category"],
-        state=row["state"],
-        created_at=datetime.fromisoformat(row["created_at"]),
-        updated_at=datetime.fromisoformat(row["updated_at"]),
-        description=row["description"],
-        last_name=row["last_name"],
-        contact_email=row["contact_email"],
-        contact_phone=row["contact_phone"],
-        service_id=row["service_id"],
-        attempts=row["attempts"],
-        claim_ref=row["claim_ref"],
-        error_code=row["error_code"],
-        error_message=row["error_message"],
-        owner=row["owner"],
-        lease_until=_dt(row["lease_until"]),
-        site_id=row["site_id"],
-        agent_id=row["agent_id"],
-        correlation_id=row["correlation_id"],
-    )
-
-
-def _journal(row: sqlite3.Row) -> JournalEntry:
-    return JournalEntry(
-        id=row["id"],
-        at=datetime.fromisoformat(row["at"]),
-        site_id=row["site_id"],
-        agent_id=row["agent_id"],
-        partner=row["partner"],
-        operation=row["operation"],
-        account=row["account"],
-        outcome=row["outcome"],
-        error_type=row["error_type"],
-        duration_ms=row["duration_ms"],
-        correlation_id=row["correlation_id"],
-        plugin=row["plugin"],
-        plugin_version=row["plugin_version"],
-        local_ref=row["local_ref"],
-    )
+def _record(kind: type[R], row: sqlite3.Row) -> R:
+    """A row as the record it stores: the columns are named after the record's fields, and
+    the JSON converter reads dates, enums and optional values back."""
+    return converter.structure(dict(zip(row.keys(), tuple(row), strict=True)), kind)
 
 
 def _is_busy(error: BaseException) -> bool:
@@ -318,13 +255,13 @@ class SqliteLedger:
 
     def record(self, entry: LedgerEntry) -> LedgerEntry:
         with self._store.write() as tx:
-            return _ledger(_upsert_ledger(tx, entry))
+            return _record(LedgerEntry, _upsert_ledger(tx, entry))
 
     def get(self, partner: str, claim_ref: str) -> LedgerEntry | None:
         rows = self._store.query(
             "SELECT * FROM ledger WHERE partner = ? AND claim_ref = ?", (partner, claim_ref)
         )
-        return _ledger(rows[0]) if rows else None
+        return _record(LedgerEntry, rows[0]) if rows else None
 
     def update_status(
         self,
@@ -365,7 +302,7 @@ class SqliteLedger:
         sql = f"SELECT * FROM ledger WHERE {' AND '.join(where)} ORDER BY opened_at, claim_ref"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [_ledger(row) for row in self._store.query(sql, params)]
+        return [_record(LedgerEntry, row) for row in self._store.query(sql, params)]
 
 
 def _upsert_ledger(tx: sqlite3.Connection, entry: LedgerEntry) -> sqlite3.Row:
@@ -415,7 +352,7 @@ class SqliteOutbox:
         row = tx.execute("SELECT * FROM outbox WHERE local_ref = ?", (local_ref,)).fetchone()
         if row is None:
             raise StoreError(f"no outbox entry {local_ref!r}")
-        return _outbox(row)
+        return _record(OutboxEntry, row)
 
     def enqueue(
         self, request: ClaimRequest, *, partner: str, call: CallContext
@@ -428,7 +365,7 @@ class SqliteOutbox:
                 (partner, request.idempotency_key),
             ).fetchone()
             if known is not None:
-                return _outbox(known), False
+                return _record(OutboxEntry, known), False
             local_ref = new_local_ref()
             while tx.execute("SELECT 1 FROM outbox WHERE local_ref = ?", (local_ref,)).fetchone():
                 local_ref = new_local_ref()
@@ -463,14 +400,14 @@ class SqliteOutbox:
 
     def get(self, local_ref: str) -> OutboxEntry | None:
         rows = self._store.query("SELECT * FROM outbox WHERE local_ref = ?", (local_ref,))
-        return _outbox(rows[0]) if rows else None
+        return _record(OutboxEntry, rows[0]) if rows else None
 
     def find(self, partner: str, idempotency_key: str) -> OutboxEntry | None:
         rows = self._store.query(
             "SELECT * FROM outbox WHERE partner = ? AND idempotency_key = ?",
             (partner, idempotency_key),
         )
-        return _outbox(rows[0]) if rows else None
+        return _record(OutboxEntry, rows[0]) if rows else None
 
     def list(
         self,
@@ -487,7 +424,7 @@ class SqliteOutbox:
             sql += " AND partner = ?"
             params.append(partner)
         sql += " ORDER BY created_at, local_ref"
-        return [_outbox(row) for row in self._store.query(sql, params)]
+        return [_record(OutboxEntry, row) for row in self._store.query(sql, params)]
 
     def take(
         self, local_ref: str, *, owner: str, lease_seconds: float
@@ -497,7 +434,7 @@ class SqliteOutbox:
             row = tx.execute("SELECT * FROM outbox WHERE local_ref = ?", (local_ref,)).fetchone()
             if row is None:
                 return None
-            entry = _outbox(row)
+            entry = _record(OutboxEntry, row)
             before = entry.state
             if before is OutboxState.SENDING:
                 expired = entry.lease_until is None or entry.lease_until <= now
@@ -632,7 +569,7 @@ class SqliteJournal:
                     entry.local_ref,
                 ),
             ).fetchone()
-            return _journal(row)
+            return _record(JournalEntry, row)
 
     def list(
         self,
@@ -651,4 +588,4 @@ class SqliteJournal:
         sql = f"SELECT * FROM journal WHERE {' AND '.join(where)} ORDER BY id DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [_journal(row) for row in reversed(self._store.query(sql, params))]
+        return [_record(JournalEntry, row) for row in reversed(self._store.query(sql, params))]

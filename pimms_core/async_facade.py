@@ -40,7 +40,6 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from pimms_core.errors import PartnerUnavailable, PimmsError
 from pimms_core.fanout import (
-    DEFAULT_PER_PARTNER,
     LookupTarget,
     Outcome,
     deadline_context,
@@ -76,11 +75,13 @@ class AsyncPimms:
         pimms: Pimms,
         *,
         max_workers: int = DEFAULT_MAX_WORKERS,
-        per_partner: int = DEFAULT_PER_PARTNER * 2,
+        per_partner: int | None = None,
     ) -> None:
-        """Wrap `pimms`. `max_workers` threads in all; `per_partner` calls in flight each."""
+        """Wrap `pimms`. `max_workers` threads in all; `per_partner` calls in flight each
+        (default: the partner's `max_concurrent` setting, the facade's own limit, so that no
+        thread of the pool waits inside the facade for a slot)."""
         self.pimms = pimms
-        self.per_partner = max(1, per_partner)
+        self.per_partner = None if per_partner is None else max(1, per_partner)
         self._executor = ThreadPoolExecutor(
             max_workers=max(1, max_workers), thread_name_prefix="pimms-async"
         )
@@ -97,7 +98,7 @@ class AsyncPimms:
         use_entry_points: bool = True,
         env: Mapping[str, str] | None = None,
         max_workers: int = DEFAULT_MAX_WORKERS,
-        per_partner: int = DEFAULT_PER_PARTNER * 2,
+        per_partner: int | None = None,
     ) -> AsyncPimms:
         """As `Pimms.from_config` (reading one small TOML file; plugins load on first use)."""
         from pimms_core.facade import Pimms
@@ -126,7 +127,8 @@ class AsyncPimms:
         done, not merely until the await ends, so an abandoned call still counts."""
         gate = self._gates.get(partner)
         if gate is None:
-            gate = self._gates[partner] = asyncio.Semaphore(self.per_partner)
+            limit = self.per_partner or self.pimms.config.partner(partner).max_concurrent
+            gate = self._gates[partner] = asyncio.Semaphore(limit)
         await gate.acquire()
         loop = asyncio.get_running_loop()
         try:

@@ -38,8 +38,8 @@ T = TypeVar("T")
 logger = logging.getLogger("pimms.fanout")
 
 DEFAULT_PER_PARTNER = 4
-"""Calls in flight per partner when the caller says nothing: enough for a desk's fan-out,
-few enough that no partner sees a burst from one site."""
+"""Calls in flight per partner for `run_jobs` when its mapping names no limit; the lookups
+default to each partner's `max_concurrent` setting (the facade's own limit)."""
 
 
 def _redacted(_value: object) -> str:
@@ -259,13 +259,17 @@ def iter_lookups(
     pimms: Pimms,
     targets: Iterable[LookupTarget | Sequence[str | None]],
     *,
-    per_partner: int | Mapping[str, int] = DEFAULT_PER_PARTNER,
+    per_partner: int | Mapping[str, int] | None = None,
     timeout: float | None = None,
     call: CallContext | None = None,
 ) -> Iterator[Outcome[Account]]:
     """Like `lookup_many`, but yields each outcome as it arrives (to show it at once)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     jobs = lookup_jobs(pimms, targets, call=call, deadline=deadline)
+    if per_partner is None:
+        per_partner = {
+            job.partner: pimms.config.partner(job.partner).max_concurrent for job in jobs
+        }
     return run_jobs(jobs, per_partner=per_partner, timeout=timeout)
 
 
@@ -273,7 +277,7 @@ def lookup_many(
     pimms: Pimms,
     targets: Iterable[LookupTarget | Sequence[str | None]],
     *,
-    per_partner: int | Mapping[str, int] = DEFAULT_PER_PARTNER,
+    per_partner: int | Mapping[str, int] | None = None,
     timeout: float | None = None,
     call: CallContext | None = None,
 ) -> list[Outcome[Account]]:
@@ -282,9 +286,11 @@ def lookup_many(
     A target is a `LookupTarget` or a `(partner, reference[, last_name])` tuple. Each call is
     validated, routed, retried and journaled as `pimms.lookup_account` does it; a failure is
     the outcome's `error` (a `PimmsError`, with its `partner` and `plugin`), never an
-    exception that loses the other results. With `timeout` (seconds), the whole fan-out
-    returns by then, the calls not finished reported as `PartnerUnavailable`; without it,
-    each partner is bounded by its own deadline (its retry policy and HTTP timeout).
+    exception that loses the other results. At most `per_partner` lookups of one partner are
+    in flight at once (default: its `max_concurrent` setting). With `timeout` (seconds), the
+    whole fan-out returns by then, the calls not finished reported as `PartnerUnavailable`;
+    without it, each partner is bounded by its own deadline (its retry policy and HTTP
+    timeout).
     """
     outcomes = list(
         iter_lookups(pimms, targets, per_partner=per_partner, timeout=timeout, call=call)

@@ -275,12 +275,14 @@ def test_cli_refresh_shows_a_progress_bar_on_a_terminal() -> None:
 SLOW_PLUGIN = """
 import time
 from pimms_core import hookimpl
-from pimms_core.models import ClaimStatus, PartnerInfo, ReferenceFormat
+from pimms_core.models import (
+    CategoryCode, ClaimStatus, PartnerInfo, ReferenceFormat, StatusCode,
+)
 
 INFO = PartnerInfo(
     id="slowco", name="Slow Co", sector="test", contract_version="1",
-    reference=ReferenceFormat(r"\\\\d{4}", "1234", "4 digits"),
-    categories=[("OTHER", "other")], statuses=[("NEW", "received")],
+    reference=ReferenceFormat("[0-9]{4}", "1234", "4 digits"),
+    categories=[CategoryCode("OTHER", "other")], statuses=[StatusCode("NEW", "received")],
     operations=["claim_status"], idempotency="none",
 )
 
@@ -295,7 +297,9 @@ def pimms_sandbox(partner_id, state):
 @hookimpl
 def pimms_claim_status(partner, claim_ref):
     time.sleep(0.2)
-    return ClaimStatus(partner="slowco", claim_ref=claim_ref, state="received", partner_status="NEW")
+    return ClaimStatus(
+        partner="slowco", claim_ref=claim_ref, state="received", partner_status="NEW"
+    )
 """
 
 

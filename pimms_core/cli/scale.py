@@ -49,9 +49,7 @@ def _targets(
 @click.option(
     "--per-partner",
     type=click.IntRange(min=1),
-    default=4,
-    show_default=True,
-    help="Lookups in flight at once for one partner.",
+    help="Lookups in flight at once for one partner (default: its max_concurrent setting).",
 )
 @click.option(
     "--timeout",
@@ -63,7 +61,7 @@ def _targets(
 def lookup_many(
     state: State,
     targets: list[LookupTarget],
-    per_partner: int,
+    per_partner: int | None,
     timeout: float | None,
     as_json: bool,
 ) -> None:

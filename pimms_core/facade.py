@@ -65,7 +65,7 @@ from pimms_core.models import (
 )
 from pimms_core.plugins import LoadError, PluginHost
 from pimms_core.policy import PartnerGuard, RetryPolicy
-from pimms_core.quota import Budget, QuotaLimiter
+from pimms_core.quota import Budget
 from pimms_core.redaction import REDACTOR
 from pimms_core.sandbox import SandboxState
 from pimms_core.store.base import Store
@@ -625,7 +625,7 @@ class Pimms:
         self, info: PartnerInfo, partner_config: PartnerConfig, settings: Settings, mode: Mode
     ) -> httpx.Client:
         auth = calls.http_auth(self.host, info.id, settings)
-        budget = Budget([QuotaLimiter(q.calls, q.seconds) for q in info.quotas])
+        budget = Budget.for_quotas(info.quotas)
         if mode == "sandbox":
             app = calls.sandbox_app(self.host, info.id, self.sandbox_state(info.id))
             if app is None:

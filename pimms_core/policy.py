@@ -64,8 +64,24 @@ def call_with_retries(
     deadline: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
-    """Run `fn`, retrying per `policy`; the last error is raised as it was."""
+    """Run `fn`, retrying per `policy`; the last error is raised as it was.
+
+    The first attempt runs before any retry machinery is built: most calls succeed, and they
+    should not pay for it.
+    """
     started = time.monotonic()
+    try:
+        return fn()
+    except Exception as exc:
+        if policy.attempts <= 1 or not safe_to_resend(exc, idempotency):
+            raise
+        first_failure: list[Exception] = [exc]
+
+    def attempt() -> T:
+        if first_failure:
+            raise first_failure.pop()  # tenacity counts the attempt already made
+        return fn()
+
     end = started + policy.deadline
     if deadline is not None:
         end = min(end, deadline)
@@ -94,7 +110,7 @@ def call_with_retries(
         sleep=sleep,
         reraise=True,
     )
-    return retrying(fn)
+    return retrying(attempt)
 
 
 DEFAULT_MAX_CONCURRENT = 4

@@ -7,7 +7,11 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pimms_core.models import Quota
 
 
 class QuotaLimiter:
@@ -41,8 +45,18 @@ class QuotaLimiter:
         return None if wait == 0.0 else max(1, math.ceil(wait))
 
 
+QUOTA_MARGIN = 1.05
+"""Windows are kept 5 % longer than the partner's: requests spaced exactly one window apart
+when sent can arrive closer together, and the partner counts arrivals."""
+
+
 class Budget:
     """Several quotas that must all allow a call (5 per second and 1000 per hour, say)."""
+
+    @classmethod
+    def for_quotas(cls, quotas: Iterable[Quota], *, share: float = 1.0) -> Budget:
+        """The budget for a partner's declared quotas; `share` < 1 keeps part of them free."""
+        return cls([QuotaLimiter(q.calls, q.seconds * QUOTA_MARGIN / share) for q in quotas])
 
     def __init__(
         self,

@@ -41,7 +41,7 @@ from attrs import define, field, frozen
 from pimms_core.errors import PimmsError
 from pimms_core.fanout import Job, run_jobs
 from pimms_core.models import CallContext, ClaimState, ClaimStatus
-from pimms_core.quota import Budget, QuotaLimiter
+from pimms_core.quota import Budget
 
 if TYPE_CHECKING:
     from pimms_core.facade import Pimms
@@ -201,9 +201,7 @@ class Refresh:
 
     def _pace(self, partner: str) -> Budget:
         """This run's share of the partner's quotas: N calls per (window / share)."""
-        share = self.budget_share
-        quotas = self.pimms.info(partner).quotas
-        return Budget([QuotaLimiter(q.calls, q.seconds / share) for q in quotas])
+        return Budget.for_quotas(self.pimms.info(partner).quotas, share=self.budget_share)
 
     def _job(self, entry: LedgerEntry, pace: Budget) -> Job[ClaimStatus]:
         def check() -> ClaimStatus:

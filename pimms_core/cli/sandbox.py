@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import shlex
-import signal
-from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,6 +15,9 @@ from pimms_core.cli.base import (
     reported_errors,
     table,
 )
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 
 @cli.group()
@@ -137,6 +138,8 @@ def _show_served(
     if env:
         click.echo("\n# the simulators' published sandbox credentials, for the variables above")
         for name, value in env.items():
+            import shlex
+
             click.echo(f"export {name}={shlex.quote(value)}")
 
 
@@ -145,6 +148,7 @@ def _stop_on_signals() -> None:
 
     SIGINT is set explicitly because a shell starting a job in the background ignores it.
     """
+    import signal
 
     def interrupt(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt

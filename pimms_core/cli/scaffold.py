@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from pimms_core.cli.base import cli, json_option, print_json, reported_errors
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @cli.command("new-plugin")
 @click.argument("name")
 @click.option(
     "--directory",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
+    type=click.Path(file_okay=False),
+    default=".",
     show_default=True,
     help="Where to create the pimms-NAME folder.",
 )
 @json_option
-def new_plugin(name: str, directory: Path, as_json: bool) -> None:
+def new_plugin(name: str, directory: str, as_json: bool) -> None:
     """Generate the plugin distribution pimms-NAME for the partner NAME (e.g. keolis-demo).
 
     It installs, is listed by `pimms partners` and passes the conformance suite against its
@@ -62,6 +65,8 @@ def new_plugin(name: str, directory: Path, as_json: bool) -> None:
 def _shown(path: Path) -> str:
     """The folder as the user would type it: relative to here when it is below here."""
     try:
+        from pathlib import Path
+
         relative = path.resolve().relative_to(Path.cwd().resolve())
     except ValueError:
         return str(path.resolve())

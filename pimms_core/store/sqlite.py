@@ -4,7 +4,11 @@
 - every write is one `BEGIN IMMEDIATE` transaction: it takes the write lock at its start, so
   two processes never deadlock upgrading a read to a write, and it waits for the lock up to
   the busy timeout instead of failing with "database is locked";
-- `synchronous=FULL`: a committed outbox row survives a power cut, not only a crash;
+- `synchronous=FULL` for claims (outbox, ledger records): a committed claim survives a power
+  cut, not only a crash. Journal rows and status updates are committed with
+  `synchronous=NORMAL` (`write(durable=False)`): in WAL mode they survive a crash of the
+  process, and a power cut may lose the last few, which the next refresh and operation
+  re-create; this keeps an fsync off every lookup and status check;
 - `secure_delete`: the personal data removed from a delivered claim is overwritten, not left
   in a free page of the file;
 - the database itself enforces two promises: the journal refuses UPDATE and DELETE (triggers),
@@ -223,16 +227,25 @@ class SqliteStore:
             raise StoreError(f"the database {self.path} cannot be used: {exc}") from None
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, holding the database's write lock from its start."""
+    def write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction, holding the database's write lock from its start.
+
+        `durable=False` commits without waiting for the disk (see the module's docstring).
+        """
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            if not durable:
+                self._conn.execute("PRAGMA synchronous = NORMAL")
             try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+            finally:
+                if not durable:
+                    self._conn.execute("PRAGMA synchronous = FULL")
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -272,7 +285,7 @@ class SqliteLedger:
         partner_status: str,
         checked_at: datetime,
     ) -> bool:
-        with self._store.write() as tx:
+        with self._store.write(durable=False) as tx:
             cursor = tx.execute(
                 "UPDATE ledger SET state = ?, partner_status = ?, last_checked = ? "
                 "WHERE partner = ? AND claim_ref = ?",
@@ -545,7 +558,7 @@ class SqliteJournal:
         self._store = store
 
     def append(self, entry: JournalEntry) -> JournalEntry:
-        with self._store.write() as tx:
+        with self._store.write(durable=False) as tx:
             row = tx.execute(
                 """
                 INSERT INTO journal (at, site_id, agent_id, partner, operation, account, outcome,

@@ -14,7 +14,7 @@ from pimms_core.async_facade import AsyncPimms
 from pimms_core.errors import AccountNotFound, InvalidReference, PartnerUnavailable
 from pimms_core.models import Claim, ClaimState
 from pimms_core.testing import sandbox_pimms
-from tests.test_fanout import Gate, SimulatedAcme, facade, simulator
+from tests.simulated import Gate, SimulatedAcme, facade, simulator
 
 
 @pytest.fixture

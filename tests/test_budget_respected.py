@@ -18,7 +18,7 @@ import attrs
 from pimms_core.models import ClaimState, Quota
 from pimms_core.refresh import refresh_claims
 from pimms_core.store.records import LedgerEntry
-from tests.test_fanout import SimulatedAcme, facade, simulator
+from tests.simulated import SimulatedAcme, facade, simulator
 
 CALLS_PER_SECOND = 4
 CLAIMS = 12

@@ -25,7 +25,7 @@ from pimms_core.models import ClaimState
 from pimms_core.refresh import REFRESH_AGENT, Refresh, refresh_claims
 from pimms_core.sandbox import SandboxState
 from pimms_core.store.records import LedgerEntry
-from tests.test_fanout import SimulatedAcme, facade, simulator
+from tests.simulated import SimulatedAcme, facade, simulator
 
 LONG_AGO = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -47,6 +47,7 @@ _PARTNER_KEYS = {
     "max_concurrent",
     "circuit_failures",
     "circuit_cooldown",
+    "proxy",
 }
 
 
@@ -94,6 +95,13 @@ class PartnerConfig:
     def sandbox(self) -> bool:
         """Sandbox mode: no endpoint configured, or `sandbox = true` asked for."""
         return bool(self.table.get("sandbox", False)) or self.base_url is None
+
+    @property
+    def proxy(self) -> str | None:
+        """An HTTP(S) proxy for this partner; else the usual `HTTPS_PROXY`/`NO_PROXY`
+        environment variables apply."""
+        value = self.table.get("proxy")
+        return str(value) if value else None
 
     @property
     def timeout(self) -> float:
@@ -243,7 +251,7 @@ def check_base_url(partner: str, url: str) -> None:
     host = parts.hostname or ""
     if parts.scheme == "https" and host:
         return
-    if parts.scheme == "http" and _is_loopback(host):
+    if parts.scheme == "http" and is_loopback(host):
         return
     raise ConfigError(
         f"[partners.{partner}] base_url must be an https:// URL "
@@ -252,11 +260,12 @@ def check_base_url(partner: str, url: str) -> None:
     )
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine (127.0.0.0/8, ::1, localhost)."""
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
 

@@ -80,7 +80,7 @@ from pimms_core.store.delivery import (
 from pimms_core.store.journaling import OperationRecord, journaled
 from pimms_core.store.records import LedgerEntry, OutboxEntry, utc_now
 from pimms_core.store.sqlite import SqliteStore
-from pimms_core.transport import build_client, sandbox_base_url
+from pimms_core.transport import build_client, environment_proxy, sandbox_base_url
 
 logger = redaction.logger("pimms.facade")
 
@@ -645,7 +645,12 @@ class Pimms:
         base_url = partner_config.base_url or info.base_url
         assert base_url is not None  # live mode means a base URL is configured
         return build_client(
-            info.id, base_url=base_url, timeout=partner_config.timeout, auth=auth, budget=budget
+            info.id,
+            base_url=base_url,
+            timeout=partner_config.timeout,
+            auth=auth,
+            budget=budget,
+            proxy=partner_config.proxy or environment_proxy(base_url),
         )
 
     def close(self) -> None:

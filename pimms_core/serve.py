@@ -12,7 +12,6 @@ built, so that `pimms --help` stays light (`pip install 'pimms-core[sandbox]'` b
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import os
@@ -23,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pimms_core import calls
+from pimms_core.config import is_loopback
 from pimms_core.errors import InvalidInput, PimmsError
 
 if TYPE_CHECKING:
@@ -46,16 +46,6 @@ class ServeError(PimmsError):
     """The sandbox server could not start (address in use, no simulator to serve...)."""
 
     code = "sandbox_serve_error"
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` names this machine only (127.0.0.0/8, ::1, localhost)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def env_variable(partner_id: str, setting: str) -> str:

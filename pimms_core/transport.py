@@ -11,6 +11,8 @@ import functools
 import logging
 import ssl
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +21,7 @@ import httpx
 
 from pimms_core import __version__
 from pimms_core.auth import TokenAuth
+from pimms_core.config import is_loopback
 from pimms_core.quota import Budget
 
 if TYPE_CHECKING:
@@ -44,6 +47,7 @@ def build_client(
     auth: httpx.Auth | None = None,
     budget: Budget | None = None,
     wsgi_app: WSGIApplication | None = None,
+    proxy: str | None = None,
 ) -> httpx.Client:
     """The partner's client; with `wsgi_app`, requests go to the simulator in-process.
 
@@ -58,7 +62,7 @@ def build_client(
     inner: httpx.BaseTransport = (
         httpx.WSGITransport(app=wsgi_app)
         if wsgi_app is not None
-        else httpx.HTTPTransport(verify=_tls_context())
+        else httpx.HTTPTransport(verify=_tls_context(), proxy=proxy)
     )
     client = httpx.Client(
         base_url=base_url,
@@ -117,6 +121,18 @@ class DeadlineTransport(httpx.BaseTransport):
 
     def close(self) -> None:
         self._inner.close()
+
+
+def environment_proxy(url: str) -> str | None:
+    """The proxy the environment names for `url` (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`,
+    minus `NO_PROXY`), as httpx would pick it: the core builds its own transport, which
+    otherwise would not look. A loopback endpoint (a local simulator) is never proxied."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname
+    if not host or is_loopback(host) or urllib.request.proxy_bypass(host):
+        return None
+    proxies = urllib.request.getproxies()
+    return proxies.get(parts.scheme) or proxies.get("all")
 
 
 @functools.cache

@@ -29,7 +29,7 @@ from click.testing import CliRunner
 
 from pimms_core import hookimpl, serve
 from pimms_core.cli import cli
-from pimms_core.config import Config, resolve_settings
+from pimms_core.config import Config, is_loopback, resolve_settings
 from pimms_core.errors import InvalidInput, UnknownPartner
 from pimms_core.facade import Pimms
 from pimms_core.models import PluginRef, SettingSpec
@@ -198,7 +198,7 @@ def test_a_non_loopback_host_is_refused_unless_allowed_explicitly(host: str) -> 
     ],
 )
 def test_is_loopback(host: str, loopback: bool) -> None:
-    assert serve.is_loopback(host) is loopback
+    assert is_loopback(host) is loopback
 
 
 def test_simulator_errors() -> None:

@@ -86,8 +86,9 @@ def sandbox_serve(
     partner so configured runs "live" against its simulator). Ctrl-C stops.
     """
     from pimms_core import serve
+    from pimms_core.config import is_loopback
 
-    if not allow_non_loopback and not serve.is_loopback(host):
+    if not allow_non_loopback and not is_loopback(host):
         raise click.BadParameter(
             f"{host} is not a loopback address: anyone reaching it could use the simulators; "
             "add --allow-non-loopback if you mean it",
@@ -115,7 +116,7 @@ def sandbox_serve(
         )
     else:
         _show_served(server.base_url, server.urls, snippet, env, latency_ms)
-    if not serve.is_loopback(host):
+    if not is_loopback(host):
         click.echo(
             f"warning: serving on {host}, not loopback; pimms accepts plain http:// only on "
             "loopback, so other machines need https in front",

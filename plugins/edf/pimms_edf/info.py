@@ -16,7 +16,6 @@ from pimms_core.models import (
 from pimms_edf.seed import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
 PARTNER_ID = "edf"
-CUSTOMER_ID_DIGITS = 10
 USAGE_POINT_DIGITS = 14
 
 INFO = PartnerInfo(

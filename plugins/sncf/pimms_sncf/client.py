@@ -12,7 +12,6 @@ import re
 import unicodedata
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -39,14 +38,11 @@ from pimms_core.models import (
 )
 from pimms_core.payload import Payload
 from pimms_sncf.info import G30_DEADLINE_DAYS
+from pimms_sncf.seed import PARIS, SNCF_DATETIME_FORMAT
 
 BOOKING_PATH = "/v1/relation-client/dossiers/{}"
 CLAIMS_PATH = "/v1/relation-client/reclamations"
 CLAIM_PATH = "/v1/relation-client/reclamations/{}"
-
-PARIS = ZoneInfo("Europe/Paris")
-"""SNCF writes local (Europe/Paris) times without an offset."""
-SNCF_DATETIME = "%Y%m%dT%H%M%S"
 
 DUPLICATE_KEY = "duplicate_external_id"
 TOO_LATE = "delai_depasse"
@@ -113,13 +109,21 @@ def _invalid_reference(partner: PartnerContext) -> ErrorFactory:
 
 
 def _claim_refused(response: httpx.Response) -> ErrorFactory:
-    """A 400/422 on a claim: G30 refusals in plain words, anything else by its SNCF id."""
-    code = _error_id(response)
-    reason = REFUSALS.get(code or "")
-    if reason is None:
-        what = "could not read the claim" if response.status_code == 400 else "refused the claim"
-        reason = f"SNCF {what} ({code or f'HTTP {response.status_code}'})"
-    return lambda pid: ClaimRejected(pid, reason, partner_code=code)
+    """A 400/422 on a claim: G30 refusals in plain words, anything else by its SNCF id.
+
+    The body is read only when the error is raised, not on every answer.
+    """
+
+    def refused(partner_id: str) -> ClaimRejected:
+        code = _error_id(response)
+        reason = REFUSALS.get(code or "")
+        if reason is None:
+            status = response.status_code
+            what = "could not read the claim" if status == 400 else "refused the claim"
+            reason = f"SNCF {what} ({code or f'HTTP {status}'})"
+        return ClaimRejected(partner_id, reason, partner_code=code)
+
+    return refused
 
 
 def _need_last_name(partner: PartnerContext, last_name: str | None) -> str:
@@ -136,7 +140,7 @@ def _need_last_name(partner: PartnerContext, last_name: str | None) -> str:
 
 def _when(payload: Payload, key: str) -> datetime:
     """An SNCF date-time (`YYYYMMDDTHHMMSS`, Paris local time) as an aware datetime."""
-    return payload.timestamp(key, fmt=SNCF_DATETIME).replace(tzinfo=PARIS)
+    return payload.timestamp(key, fmt=SNCF_DATETIME_FORMAT).replace(tzinfo=PARIS)
 
 
 def _opt_when(payload: Payload, key: str) -> datetime | None:
@@ -369,8 +373,9 @@ def claim_status(partner: PartnerContext, claim_ref: str) -> ClaimStatus:
         )
         for step in claim.objects("historique")
     ]
-    if all(change.at is not None for change in history):
-        history.sort(key=lambda change: change.at or datetime.min.replace(tzinfo=PARIS))
+    dated = [(change.at, change) for change in history if change.at is not None]
+    if len(dated) == len(history):
+        history = [change for _, change in sorted(dated, key=lambda pair: pair[0])]
     return ClaimStatus(
         partner=partner.id,
         claim_ref=claim.text("id"),

@@ -6,9 +6,6 @@ the call are the core's `TokenAuth`.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import httpx
 
 from pimms_core.auth import TokenAuth
@@ -22,15 +19,8 @@ DEFAULT_LIFETIME = 900.0
 class VeoliaTokenAuth(TokenAuth):
     """Bearer `jeton` from an identifiant / mot de passe login."""
 
-    def __init__(
-        self,
-        partner: str,
-        *,
-        login: str,
-        password: str,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__(partner, clock=clock)
+    def __init__(self, partner: str, *, login: str, password: str) -> None:
+        super().__init__(partner)
         self._login = login
         self._password = password
 

@@ -34,17 +34,13 @@ from pimms_core.models import (
     StatusChange,
 )
 from pimms_core.payload import Payload
+from pimms_veolia.seed import STATUT_ACTIF, STATUT_EN_COURS_DE_RESILIATION, STATUT_RESILIE
 
 ABONNEMENTS_PATH = "/espace-client/v1/abonnements"
 DEMANDES_PATH = "/demandes/v1/demandes"
 DEMANDE_PATH = "/demandes/v1/demandes/{}"
 
-ACTIF = "ACTIF"
-RESILIE = "RESILIE"
-EN_COURS_DE_RESILIATION = "EN_COURS_DE_RESILIATION"
 ABONNEMENT_RESILIE = "ABONNEMENT_RESILIE"
-REQUETE_INVALIDE = "REQUETE_INVALIDE"
-TYPE_AUTRE = "AUTRE"
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -69,7 +65,13 @@ def _check(
     not_found: ErrorFactory,
     rejected: ErrorFactory | None = None,
 ) -> None:
-    """The core's mapping, plus Veolia's own code for a demande on a terminated abonnement."""
+    """The core's mapping, plus Veolia's own code for a demande on a terminated abonnement.
+
+    A 204 to a GET is Veolia's "nothing here": `not_found`. (Any other 204 is left to the
+    caller, whose body read reports it as a protocol error.)
+    """
+    if response.status_code == 204 and response.request.method == "GET":
+        raise not_found(partner.id)
     if response.is_success:
         return
     code = _error_code(response)
@@ -93,9 +95,15 @@ def _unknown_abonnement(partner_id: str) -> AccountNotFound:
     return AccountNotFound(partner_id, f"{partner_id}: Veolia does not know this subscription")
 
 
-def _claim_refused(code: str | None) -> ErrorFactory:
-    words = "Veolia found the demande invalid" + (f" ({code})" if code else "")
-    return lambda pid: ClaimRejected(pid, words, partner_code=code)
+def _claim_refused(response: httpx.Response) -> ErrorFactory:
+    """A refused demande, by Veolia's code (the body is read only if the error is raised)."""
+
+    def refused(partner_id: str) -> ClaimRejected:
+        code = _error_code(response)
+        words = "Veolia found the demande invalid" + (f" ({code})" if code else "")
+        return ClaimRejected(partner_id, words, partner_code=code)
+
+    return refused
 
 
 # --- account ------------------------------------------------------------------------------------
@@ -105,8 +113,6 @@ def fetch_abonnements(partner: PartnerContext, numero_client: str) -> list[Paylo
     """Every abonnement of a numéro client; none (200 with an empty list, or 204) is not found."""
     response = partner.http.get(ABONNEMENTS_PATH, params={"numero_client": numero_client})
     _check(response, partner, not_found=AccountNotFound, rejected=_invalid_reference(partner))
-    if response.status_code == 204:
-        raise AccountNotFound(partner.id)
     body = Payload.of(response, partner.id)
     if "abonnements" not in body:
         # Payload reads an absent list as empty; a renamed field must not pass for "no account".
@@ -141,14 +147,14 @@ def _account_status(statuts: list[str]) -> tuple[str, str]:
     Active if any abonnement is, closing if one is being terminated, terminated if all are;
     an undeclared statut (and no active one) is kept raw as "unknown".
     """
-    if ACTIF in statuts:
-        return "active", ACTIF
-    if EN_COURS_DE_RESILIATION in statuts:
-        return "closing", EN_COURS_DE_RESILIATION
-    unknown = [s for s in statuts if s != RESILIE]
+    if STATUT_ACTIF in statuts:
+        return "active", STATUT_ACTIF
+    if STATUT_EN_COURS_DE_RESILIATION in statuts:
+        return "closing", STATUT_EN_COURS_DE_RESILIATION
+    unknown = [s for s in statuts if s != STATUT_RESILIE]
     if unknown:
         return "unknown", unknown[0]
-    return "terminated", RESILIE
+    return "terminated", STATUT_RESILIE
 
 
 def _service(abonnement: Payload) -> Service:
@@ -227,12 +233,11 @@ def open_claim(partner: PartnerContext, request: ClaimRequest) -> Claim:
     response = partner.http.post(
         DEMANDES_PATH, json=body, headers={"Idempotency-Key": request.idempotency_key}
     )
-    code = _error_code(response)
     _check(
         response,
         partner,
         not_found=_unknown_abonnement,
-        rejected=_claim_refused(code),
+        rejected=_claim_refused(response),
     )
     demande = Payload.of(response, partner.id).obj("demande")
     etat = demande.text("etat")
@@ -251,8 +256,6 @@ def open_claim(partner: PartnerContext, request: ClaimRequest) -> Claim:
 def claim_status(partner: PartnerContext, claim_ref: str) -> ClaimStatus:
     response = partner.http.get(url_path(DEMANDE_PATH, claim_ref))
     _check(response, partner, not_found=ClaimNotFound)
-    if response.status_code == 204:
-        raise ClaimNotFound(partner.id)
     demande = Payload.of(response, partner.id).obj("demande")
     etat = demande.text("etat")
     return ClaimStatus(
@@ -278,9 +281,9 @@ def _history(partner: PartnerContext, demande: Payload) -> list[StatusChange]:
         )
         for step in demande.objects("suivi")
     ]
-    dates = [change.at for change in history]
-    if all(at is not None for at in dates) and len({_aware(at) for at in dates}) <= 1:
-        history.sort(key=lambda change: change.at or datetime.min)
+    dated = [(change.at, change) for change in history if change.at is not None]
+    if len(dated) == len(history) and len({_aware(at) for at, _ in dated}) <= 1:
+        history = [change for _, change in sorted(dated, key=lambda pair: pair[0])]
     return history
 
 

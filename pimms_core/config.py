@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 from attrs import field, frozen
 
+from pimms_core.breaker import DEFAULT_COOLDOWN, DEFAULT_FAILURES
 from pimms_core.errors import ConfigError
 from pimms_core.models import PartnerInfo
 
@@ -39,6 +40,8 @@ CONFIG_ENV = "PIMMS_CONFIG"
 DATA_DIR_ENV = "PIMMS_DATA_DIR"
 DEFAULT_CONFIG_NAME = "pimms.toml"
 DEFAULT_TIMEOUT = 10.0
+DEFAULT_MAX_CONCURRENT = 4
+"""Requests in flight to one partner from one process, when the configuration says nothing."""
 DATABASE_NAME = "pimms.sqlite3"
 _PARTNER_KEYS = {
     "base_url",
@@ -105,12 +108,8 @@ class PartnerConfig:
 
     @property
     def timeout(self) -> float:
-        value = self.table.get("timeout", DEFAULT_TIMEOUT)
-        if not isinstance(value, int | float) or value <= 0:
-            raise ConfigError(
-                f"[partners.{self.partner}] timeout must be a positive number of seconds"
-            )
-        return float(value)
+        """Seconds to wait for each step of an exchange (see `transport.DEADLINE_FACTOR`)."""
+        return self._positive("timeout", DEFAULT_TIMEOUT)
 
     def _positive(self, key: str, default: float, *, integer: bool = False) -> float:
         value = self.table.get(key, default)
@@ -126,17 +125,17 @@ class PartnerConfig:
     @property
     def max_concurrent(self) -> int:
         """Requests in flight to this partner at once, from one process."""
-        return int(self._positive("max_concurrent", 4, integer=True))
+        return int(self._positive("max_concurrent", DEFAULT_MAX_CONCURRENT, integer=True))
 
     @property
     def circuit_failures(self) -> int:
         """Transient failures in a row after which calls fail fast for a while."""
-        return int(self._positive("circuit_failures", 5, integer=True))
+        return int(self._positive("circuit_failures", DEFAULT_FAILURES, integer=True))
 
     @property
     def circuit_cooldown(self) -> float:
         """Seconds calls fail fast once the circuit is open, before one probe goes through."""
-        return self._positive("circuit_cooldown", 30.0)
+        return self._positive("circuit_cooldown", DEFAULT_COOLDOWN)
 
 
 @frozen

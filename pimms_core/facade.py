@@ -175,7 +175,7 @@ class Pimms:
         return self.host.partner(partner_id).info
 
     def mode(self, partner_id: str) -> Mode:
-        if self._force_sandbox or self._partner_config(partner_id).sandbox:
+        if self._force_sandbox or self.config.partner(partner_id).sandbox:
             return "sandbox"
         return "live"
 
@@ -518,14 +518,13 @@ class Pimms:
     def _note_status(self, status: ClaimStatus) -> LedgerEntry | None:
         """Record a fresh status in the ledger; a ledger that cannot be written is logged."""
         try:
-            if self.store.ledger.update_status(
+            return self.store.ledger.update_status(
                 status.partner,
                 status.claim_ref,
                 state=status.state,
                 partner_status=status.partner_status,
                 checked_at=utc_now(),
-            ):
-                return self.store.ledger.get(status.partner, status.claim_ref)
+            )
         except PimmsError as exc:
             logger.error("the ledger could not record a status (%s)", exc.code)
         return None
@@ -536,7 +535,7 @@ class Pimms:
             with self._lock:
                 guard = self._guards.get(partner_id)
                 if guard is None:
-                    table = self._partner_config(partner_id)
+                    table = self.config.partner(partner_id)
                     guard = PartnerGuard.for_partner(
                         partner_id,
                         max_concurrent=table.max_concurrent,
@@ -562,10 +561,9 @@ class Pimms:
 
     def _ref(self, partner_id: str) -> PluginRef | None:
         try:
-            loaded = self.host.partners.get(partner_id)
-        except Exception:
+            return self.host.partner(partner_id).ref
+        except PimmsError:  # an unknown partner, or plugins that failed to load (strict)
             return None
-        return loaded.ref if loaded is not None else None
 
     def _require(self, partner: str, operation: Operation) -> PartnerInfo:
         info = self.host.partner(partner).info
@@ -595,22 +593,18 @@ class Pimms:
             )
         return name
 
-    def _partner_config(self, partner_id: str) -> PartnerConfig:
-        return self.config.partner(partner_id)
-
-    def _context(self, partner_id: str, call: CallContext | None) -> PartnerContext:
+    def _context(self, partner_id: str, call: CallContext) -> PartnerContext:
+        """The partner's context (built once: settings, client), for this call."""
         context = self._contexts.get(partner_id)
         if context is None:
             with self._lock:
                 context = self._contexts.get(partner_id) or self._build_context(partner_id)
                 self._contexts[partner_id] = context
-        if call is not None:
-            return PartnerContext(context.info, context.settings, context.http, context.mode, call)
-        return context
+        return attrs.evolve(context, call=call)
 
     def _build_context(self, partner_id: str) -> PartnerContext:
         info = self.host.partner(partner_id).info
-        partner_config = self._partner_config(partner_id)
+        partner_config = self.config.partner(partner_id)
         mode = self.mode(partner_id)
         if mode == "sandbox":
             partner_config = PartnerConfig(partner_id, {**partner_config.table, "sandbox": True})
@@ -618,8 +612,7 @@ class Pimms:
         REDACTOR.add_secrets(settings.secret_values())
         redaction.install()  # the plugin is imported now: its loggers get the filter too
         client = self._build_client(info, partner_config, settings, mode)
-        call = CallContext(site_id=self.config.site_id)
-        return PartnerContext(info, settings, client, mode, call)
+        return PartnerContext(info, settings, client, mode)
 
     def _build_client(
         self, info: PartnerInfo, partner_config: PartnerConfig, settings: Settings, mode: Mode

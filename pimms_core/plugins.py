@@ -158,11 +158,7 @@ class PluginHost:
     def _check_declarations(self, plugin: Any, infos: list[PartnerInfo]) -> None:
         """What a plugin declares, it must implement: each operation, and the lookup hook
         its idempotency mechanism relies on (else every retry would create a new claim)."""
-        implemented = {
-            name
-            for name in self.pm.hook.__dict__
-            if any(impl.plugin is plugin for impl in getattr(self.pm.hook, name).get_hookimpls())
-        }
+        implemented = {caller.name for caller in self.pm.get_hookcallers(plugin) or []}
         for info in infos:
             missing = sorted(
                 op.value for op in info.operations if f"pimms_{op.value}" not in implemented

@@ -26,6 +26,7 @@ from pimms_core.breaker import (
     DEFAULT_FAILURES,
     CircuitBreaker,
 )
+from pimms_core.config import DEFAULT_MAX_CONCURRENT
 from pimms_core.errors import PartnerUnavailable
 from pimms_core.models import Idempotency
 
@@ -111,10 +112,6 @@ def call_with_retries(
         reraise=True,
     )
     return retrying(attempt)
-
-
-DEFAULT_MAX_CONCURRENT = 4
-"""Requests in flight to one partner from one process, when the configuration says nothing."""
 
 
 class ConcurrencyLimit:

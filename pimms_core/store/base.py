@@ -34,8 +34,9 @@ class Ledger(Protocol):
         state: ClaimState,
         partner_status: str,
         checked_at: datetime,
-    ) -> bool:
-        """Record a fresh status; False when the claim is not in the ledger (nothing added)."""
+    ) -> LedgerEntry | None:
+        """Record a fresh status and return the updated entry; None when the claim is not in
+        the ledger (nothing added)."""
         ...
 
     def list(
@@ -150,10 +151,5 @@ class Store(Protocol):
 
     @property
     def journal(self) -> Journal: ...
-
-    @property
-    def location(self) -> str:
-        """Where the data lives, for messages (a path; never a password)."""
-        ...
 
     def close(self) -> None: ...

@@ -185,15 +185,6 @@ class SqliteStore:
         self.outbox = SqliteOutbox(self)
         self.journal = SqliteJournal(self)
 
-    @classmethod
-    def in_memory(cls) -> SqliteStore:
-        """A store that lives as long as the object: for tests and throw-away facades."""
-        return cls(":memory:")
-
-    @property
-    def location(self) -> str:
-        return self.path
-
     @tenacity.retry(
         retry=tenacity.retry_if_exception(_is_busy),
         stop=tenacity.stop_after_attempt(20),
@@ -284,14 +275,14 @@ class SqliteLedger:
         state: ClaimState,
         partner_status: str,
         checked_at: datetime,
-    ) -> bool:
+    ) -> LedgerEntry | None:
         with self._store.write(durable=False) as tx:
-            cursor = tx.execute(
+            row = tx.execute(
                 "UPDATE ledger SET state = ?, partner_status = ?, last_checked = ? "
-                "WHERE partner = ? AND claim_ref = ?",
+                "WHERE partner = ? AND claim_ref = ? RETURNING *",
                 (state.value, partner_status, _ts(checked_at), partner, claim_ref),
-            )
-            return cursor.rowcount > 0
+            ).fetchone()
+        return _record(LedgerEntry, row) if row is not None else None
 
     def list(
         self,

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 import threading
-import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
@@ -85,10 +84,6 @@ from pimms_core.transport import build_client, environment_proxy, sandbox_base_u
 logger = redaction.logger("pimms.facade")
 
 _CLAIM_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-_PHONE = re.compile(r"\+?[0-9 .()-]{6,30}")
-EMAIL_MAX_CHARS = 254
-PHONE_MAX_CHARS = 32
 
 
 @frozen
@@ -430,9 +425,9 @@ class Pimms:
                 partner_category=code.code,
                 description=description,
                 idempotency_key=idempotency_key or uuid.uuid4().hex,
-                contact=_checked_contact(contact),
+                contact=None if contact is None else contact.checked(),
                 last_name=self._check_name(info, last_name),
-                service_id=_checked_text("the service id", service_id, 64),
+                service_id=service_id,
             )
             record.account = request.account_ref
             context = self._context(partner, call)  # a configuration error: nothing is written
@@ -694,37 +689,3 @@ def _kept_note(queued: QueuedClaim) -> str:
         f"the claim is kept in the outbox as {queued.local_ref} and `pimms outbox flush` will "
         "send it: do not open it again"
     )
-
-
-def _checked_text(what: str, value: str | None, limit: int) -> str | None:
-    """Optional free text: trimmed, within `limit`, printable; None when empty."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    if len(value) > limit:
-        raise InvalidInput(f"{what} is {len(value)} characters long: the limit is {limit}")
-    for char in value:
-        if unicodedata.category(char) in {"Cc", "Cf"}:
-            raise InvalidInput(
-                f"{what} contains a control character (U+{ord(char):04X}): "
-                "expected printable text only"
-            )
-    return value
-
-
-def _checked_contact(contact: Contact | None) -> Contact | None:
-    """The resident's contact data, checked before it is written anywhere."""
-    if contact is None:
-        return None
-    email = _checked_text("the e-mail address", contact.email, EMAIL_MAX_CHARS)
-    if email is not None and not _EMAIL.fullmatch(email):
-        raise InvalidInput("the e-mail address is not valid: expected name@domain.example")
-    phone = _checked_text("the phone number", contact.phone, PHONE_MAX_CHARS)
-    if phone is not None and not _PHONE.fullmatch(phone):
-        raise InvalidInput(
-            "the phone number is not valid: expected digits, spaces, dots, dashes, "
-            "parentheses and a leading + only, such as 06 12 34 56 78 or +33 6 12 34 56 78"
-        )
-    if email is None and phone is None:
-        return None
-    return Contact(email=email, phone=phone)

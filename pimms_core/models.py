@@ -287,6 +287,44 @@ def _optional_name(_inst: object, _attr: object, value: str | None) -> None:
         _text_validator("the last name", 100)(None, None, value)
 
 
+def _trimmed_or_none(value: object) -> str | None:
+    """Optional text: surrounding spaces cut, and empty text is no text."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _optional_text(
+    what: str, max_chars: int, pattern: re.Pattern[str] | None = None, expected: str = ""
+) -> Any:
+    """A check for optional text: within `max_chars`, printable, and matching `pattern`."""
+
+    def check(_inst: object, _attr: object, value: str | None) -> None:
+        if value is None:
+            return
+        _text_validator(what, max_chars)(None, None, value)
+        if pattern is not None and not pattern.fullmatch(value):
+            raise InvalidInput(f"{what} is not valid: expected {expected}")
+
+    return check
+
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_PHONE = re.compile(r"\+?[0-9 .()-]{6,30}")
+EMAIL_MAX_CHARS = 254
+PHONE_MAX_CHARS = 32
+SERVICE_ID_MAX_CHARS = 64
+_EMAIL_CHECK = _optional_text("the e-mail address", EMAIL_MAX_CHARS, _EMAIL, "name@domain.example")
+_PHONE_CHECK = _optional_text(
+    "the phone number",
+    PHONE_MAX_CHARS,
+    _PHONE,
+    "digits, spaces, dots, dashes, parentheses and a leading + only, "
+    "such as 06 12 34 56 78 or +33 6 12 34 56 78",
+)
+
+
 @frozen
 class CallContext:
     """Who is calling and why: carried into every hook call and the journal."""
@@ -313,6 +351,14 @@ class Contact:
     email: str | None = field(default=None, repr=_redacted)
     phone: str | None = field(default=None, repr=_redacted)
 
+    def checked(self) -> Contact | None:
+        """This contact trimmed and checked (`InvalidInput` naming what is wrong), or None
+        when it holds nothing. The facade calls it where the refusal is journaled."""
+        email, phone = _trimmed_or_none(self.email), _trimmed_or_none(self.phone)
+        _EMAIL_CHECK(None, None, email)
+        _PHONE_CHECK(None, None, phone)
+        return None if email is None and phone is None else Contact(email, phone)
+
 
 @frozen
 class ClaimRequest:
@@ -330,7 +376,11 @@ class ClaimRequest:
     )
     contact: Contact | None = None
     last_name: str | None = field(default=None, validator=_optional_name, repr=_redacted)
-    service_id: str | None = None
+    service_id: str | None = field(
+        default=None,
+        converter=_trimmed_or_none,
+        validator=_optional_text("the service id", SERVICE_ID_MAX_CHARS),
+    )
     """Which of the account's services the claim is about (see `Account.services`)."""
 
 

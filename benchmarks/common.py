@@ -40,13 +40,19 @@ from pimms_core.testing import plugin_ref
 PLUGINS = ("pimms_edf", "pimms_laposte", "pimms_sncf", "pimms_veolia")
 QUOTA_LIFT = 1_000_000
 
-LOOKUPS: dict[str, tuple[str, str | None]] = {
-    "edf": ("4001234567", None),
-    "laposte": ("6A00000000001", None),
-    "sncf": ("ABC123", "Martin"),
-    "veolia": ("100200300", None),
-}
-"""One seeded sandbox account per partner (each partner's first declared sandbox account)."""
+
+def _first_sandbox_accounts() -> dict[str, tuple[str, str | None]]:
+    lookups: dict[str, tuple[str, str | None]] = {}
+    for name in PLUGINS:
+        info: PartnerInfo = importlib.import_module(name).pimms_partner_info()
+        seeded = info.sandbox_accounts[0]
+        lookups[info.id] = (seeded.reference, seeded.last_name)
+    return lookups
+
+
+LOOKUPS: dict[str, tuple[str, str | None]] = _first_sandbox_accounts()
+"""One seeded sandbox account per partner (each partner's first declared sandbox account):
+partner id to (reference, last name)."""
 
 
 class ResidentState(SandboxState):

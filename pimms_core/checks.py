@@ -429,8 +429,10 @@ class _Run:
     def _claims_at_simulator(self) -> int | None:
         if self.mode != "sandbox":
             return None
-        claims = self.pimms.sandbox_state(self.partner_id).read().get("claims")
-        return len(claims) if isinstance(claims, dict | list) else None
+        state = self.pimms.sandbox_state(self.partner_id)
+        if not isinstance(state.read().get("claims"), dict | list):
+            return None
+        return len(state.claim_refs())
 
 
 @contextmanager

@@ -57,6 +57,21 @@ class SandboxState:
             snapshot: dict[str, Any] = json.loads(json.dumps(data))
             return snapshot
 
+    def claim_refs(self, key: str = "claims") -> set[str]:
+        """The references of the claims the simulator holds under `state[key]`.
+
+        The entry is a dict keyed by reference or a list of references; a missing entry is
+        no claim. Anything else raises `TypeError`.
+        """
+        claims = self.read().get(key)
+        if claims is None:
+            return set()
+        if isinstance(claims, dict):
+            return set(claims)
+        if isinstance(claims, list):
+            return {str(c) for c in claims}
+        raise TypeError(f"the simulator's {key!r} entry is a {type(claims).__name__}")
+
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[dict[str, Any]]:
         """Yield the state as a dict; changes made to it are saved atomically on exit.

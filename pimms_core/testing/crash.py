@@ -204,7 +204,7 @@ def crash_claim(
             problems.append(f"outbox flush exited {flush.returncode}: {flush.stderr.decode()!r}")
         if state_after != OutboxState.DELIVERED.value:
             problems.append(f"after the flush, the claim is {state_after}")
-        elif entry is not None and entry.claim_ref not in _claim_refs(state):
+        elif entry is not None and entry.claim_ref not in state.claim_refs():
             problems.append("the outbox records a claim reference the partner does not hold")
         lost = claims_after == 0
     leaks = tuple(setup.canary.with_values(**tokens).leaks(outputs))
@@ -250,12 +250,7 @@ def _creates(proxy: FaultProxy, description: str) -> int:
 
 
 def _claims(state: SandboxState) -> int:
-    return len(_claim_refs(state))
-
-
-def _claim_refs(state: SandboxState) -> set[str]:
-    claims = state.read().get("claims", {})
-    return set(claims) if isinstance(claims, dict) else {str(c) for c in claims}
+    return len(state.claim_refs())
 
 
 def _entry(database: Path, partner: str, key: str) -> Any:

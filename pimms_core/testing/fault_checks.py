@@ -176,12 +176,6 @@ def _unknown_state(state: ClaimState, partner_status: str) -> list[str]:
     ]
 
 
-def claim_refs(state: SandboxState) -> set[str]:
-    """The partner's claims, by reference (the simulator's `claims` table)."""
-    claims = state.read().get("claims", {})
-    return set(claims) if isinstance(claims, dict) else {str(c) for c in claims}
-
-
 def settle(
     pimms: Pimms,
     partner: str,
@@ -192,7 +186,7 @@ def settle(
 ) -> Settled:
     """Flush the outbox against the healthy simulator, then count the partner's claims."""
     pimms.flush_outbox()
-    new = claim_refs(state) - before
+    new = state.claim_refs() - before
     entry = pimms.store.outbox.find(partner, key)
     if entry is None:
         return Settled(len(new), None, not new, len(new) > 1, ("the claim is not in the outbox",))

@@ -66,7 +66,6 @@ from pimms_core.testing.fault_checks import (
     Called,
     Settled,
     Texts,
-    claim_refs,
     error_texts,
     judge,
     settle,
@@ -207,7 +206,7 @@ def _fault(
 ) -> Outcome:
     """Arm the fault, call the operation on a fresh client, then check all there is to check."""
     baseline, claim_ref = _baseline(setup, steady, case.operation)
-    claims_before = claim_refs(state)
+    claims_before = state.claim_refs()
     key = f"fault-{uuid.uuid4().hex}"
     with facade() as pimms:
         if not case.fault.cold:
@@ -221,7 +220,7 @@ def _fault(
         faulted = sum(1 for r in proxy.requests[seen_before:] if r.fault)
     mechanism = setup.info.idempotency
     problems = judge(
-        case.operation, case.fault, mechanism, called, baseline, claim_refs(state), faulted
+        case.operation, case.fault, mechanism, called, baseline, state.claim_refs(), faulted
     )
     texts: Texts = []
     if called.error is not None:

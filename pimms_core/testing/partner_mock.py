@@ -36,7 +36,7 @@ from pimms_core.models import PartnerInfo
 from pimms_core.plugins import PluginHost
 from pimms_core.policy import NO_RETRY, RetryPolicy
 from pimms_core.sandbox import SandboxState
-from pimms_core.testing import fresh_host
+from pimms_core.testing import fresh_host, release
 from pimms_core.testing.canary import CANARY
 
 Forward = Callable[[httpx.Request], httpx.Response]
@@ -174,7 +174,7 @@ class PartnerMock:
 
     def claims_at_partner(self, key: str = "claims") -> int:
         """How many claims the simulator holds (kept under `state[key]`)."""
-        return len(self.state.read().get(key, {}))
+        return len(self.state.claim_refs(key))
 
     # --- lifetime ------------------------------------------------------------------------------
 
@@ -195,16 +195,11 @@ class PartnerMock:
         """Close the clients and unregister every plugin this mock registered."""
         for facade in self._facades:
             facade.close()
-            _unregister_all(facade.host)
+            release(facade.host)
         self._facades.clear()
         self._signed.close()
         self._unsigned.close()
-        _unregister_all(self.host)
-
-
-def _unregister_all(host: PluginHost) -> None:
-    for plugin in list(host.pm.get_plugins()):
-        host.pm.unregister(plugin)
+        release(self.host)
 
 
 def _copy(request: httpx.Request) -> httpx.Request:

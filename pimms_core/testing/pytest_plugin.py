@@ -51,18 +51,13 @@ class Simulator:
 
     def claims(self, key: str = "claims") -> int:
         """How many claims the simulator holds."""
-        return len(self.state.read().get(key, {}))
-
-
-def _unregister_all(host: PluginHost) -> None:
-    for plugin in list(host.pm.get_plugins()):
-        host.pm.unregister(plugin)
+        return len(self.state.claim_refs(key))
 
 
 @pytest.fixture
 def pimms_host() -> Iterator[Callable[..., PluginHost]]:
     """`pimms_host(*plugins)`: a loaded plugin manager with exactly these plugins."""
-    from pimms_core.testing import fresh_host
+    from pimms_core.testing import fresh_host, release
 
     hosts: list[PluginHost] = []
 
@@ -74,13 +69,13 @@ def pimms_host() -> Iterator[Callable[..., PluginHost]]:
 
     yield make
     for host in hosts:
-        _unregister_all(host)
+        release(host)
 
 
 @pytest.fixture
 def pimms_sandbox() -> Iterator[Callable[..., Pimms]]:
     """`pimms_sandbox(*plugins, state=None)`: a facade on the plugins' simulators."""
-    from pimms_core.testing import sandbox_pimms
+    from pimms_core.testing import release, sandbox_pimms
 
     made: list[Pimms] = []
 
@@ -92,7 +87,7 @@ def pimms_sandbox() -> Iterator[Callable[..., Pimms]]:
     yield make
     for pimms in made:
         pimms.close()
-        _unregister_all(pimms.host)
+        release(pimms.host)
 
 
 @pytest.fixture
@@ -102,7 +97,7 @@ def pimms_simulator() -> Iterator[Callable[..., Simulator]]:
 
     from pimms_core import calls
     from pimms_core.sandbox import SandboxState
-    from pimms_core.testing import fresh_host
+    from pimms_core.testing import fresh_host, release
     from pimms_core.testing.partner_mock import only_partner
     from pimms_core.transport import sandbox_base_url
 
@@ -124,7 +119,7 @@ def pimms_simulator() -> Iterator[Callable[..., Simulator]]:
     yield make
     for host, client in made:
         client.close()
-        _unregister_all(host)
+        release(host)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ naming the plugin; a transport failure that escaped the plugin becomes `PartnerU
 from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
 import attrs
 import httpx
@@ -105,34 +105,39 @@ def claim_status(
 
 
 def http_auth(host: PluginHost, partner_id: str, settings: Settings) -> httpx.Auth | None:
-    ref = host.partner(partner_id).ref
-    try:
-        auth = host.caller("pimms_http_auth", partner_id)(partner_id=partner_id, settings=settings)
-    except PimmsError as exc:
-        exc.plugin = ref
-        raise
-    except Exception as exc:
-        raise _plugin_error(
-            ref, partner_id, f"pimms_http_auth raised {type(exc).__name__}"
-        ) from exc
+    auth = _setup_hook(host, "pimms_http_auth", partner_id, settings=settings)
     if auth is not None and not isinstance(auth, httpx.Auth):
+        got = type(auth).__name__
         raise _plugin_error(
-            ref, partner_id, f"pimms_http_auth returned {type(auth).__name__}, expected httpx.Auth"
+            host.partner(partner_id).ref,
+            partner_id,
+            f"pimms_http_auth returned {got}, expected httpx.Auth",
         )
     return auth
 
 
 def sandbox_app(host: PluginHost, partner_id: str, state: SandboxState) -> WSGIApplication | None:
+    app = _setup_hook(host, "pimms_sandbox", partner_id, state=state)
+    if app is not None and not callable(app):
+        raise _plugin_error(
+            host.partner(partner_id).ref,
+            partner_id,
+            "pimms_sandbox returned something not a WSGI app",
+        )
+    return cast("WSGIApplication | None", app)
+
+
+def _setup_hook(host: PluginHost, hook_name: str, partner_id: str, **kwargs: Any) -> Any:
+    """Call a hook the core uses to set a partner up (not an operation: no retry, no guard):
+    its own errors are attributed to the plugin, anything else becomes a `PluginError`."""
     ref = host.partner(partner_id).ref
     try:
-        app: WSGIApplication | None = host.caller("pimms_sandbox", partner_id)(
-            partner_id=partner_id, state=state
-        )
+        return host.caller(hook_name, partner_id)(partner_id=partner_id, **kwargs)
+    except PimmsError as exc:
+        exc.plugin = ref
+        raise
     except Exception as exc:
-        raise _plugin_error(ref, partner_id, f"pimms_sandbox raised {type(exc).__name__}") from exc
-    if app is not None and not callable(app):
-        raise _plugin_error(ref, partner_id, "pimms_sandbox returned something not a WSGI app")
-    return app
+        raise _plugin_error(ref, partner_id, f"{hook_name} raised {type(exc).__name__}") from exc
 
 
 def _plugin_error(ref: PluginRef, partner_id: str, detail: str) -> PluginError:
@@ -236,9 +241,5 @@ def _translated(exc: Exception, hook_name: str, partner_id: str, ref: PluginRef)
         error = PartnerUnavailable(partner_id, f"connection failed ({type(exc).__name__})")
     else:
         return _plugin_error(ref, partner_id, f"{hook_name} raised {type(exc).__name__}")
-    return _attributed(error, ref)
-
-
-def _attributed(error: PimmsError, ref: PluginRef) -> PimmsError:
     error.plugin = ref
     return error

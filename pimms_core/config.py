@@ -317,4 +317,10 @@ def resolve_settings(
         else:
             how = f"{spec.name}_env" if spec.secret else spec.name
             raise ConfigError(f"{section} needs {how} ({spec.description})", partner=info.id)
+    for spec in info.settings:
+        if spec.choices and values.get(spec.name) not in spec.choices:
+            raise ConfigError(
+                f"{section} {spec.name} must be one of {', '.join(spec.choices)}",
+                partner=info.id,
+            )
     return Settings(info.id, values, secrets)

@@ -163,6 +163,8 @@ class SettingSpec:
     sandbox_value: str | None = None
     """The value used in sandbox mode, where the simulator accepts it."""
     default: str | None = None
+    choices: tuple[str, ...] = field(default=(), converter=_tuple)
+    """The values accepted, where there is a closed list (checked when settings load)."""
 
 
 @frozen

@@ -20,7 +20,6 @@ from pimms_core.errors import (
     AccountNotFound,
     ClaimNotFound,
     ClaimRejected,
-    ConfigError,
     InvalidReference,
     PartnerAuthError,
     PartnerProtocolError,
@@ -38,7 +37,6 @@ from pimms_core.models import (
 )
 from pimms_core.payload import Payload
 from pimms_laposte.info import EVENT_STATUS, HOLDERS
-from pimms_laposte.seed import DEFAULT_LANG, LANGS
 
 TRACKING_PATH = "/suivi/v2/idships/{}"
 CLAIMS_PATH = "/reclamation/v1/reclamations"
@@ -93,17 +91,6 @@ def _invalid_reference(partner: PartnerContext) -> ErrorFactory:
 # --- Tracking (Suivi v2) ------------------------------------------------------------------------
 
 
-def _lang(partner: PartnerContext) -> str:
-    """The `lang` setting, checked here so a typo is a configuration error, not a 400."""
-    lang = partner.settings.get("lang") or DEFAULT_LANG
-    if lang not in LANGS:
-        raise ConfigError(
-            f"[partners.{partner.id}] lang must be one of {', '.join(LANGS)}",
-            partner=partner.id,
-        )
-    return lang
-
-
 def _tracking_unit(response: httpx.Response, partner: PartnerContext) -> Payload:
     """The one unit answer for one idShip: a bare object, or a one-element array of it."""
     body = json_body(response, partner.id)
@@ -129,7 +116,9 @@ def _tracking_unit(response: httpx.Response, partner: PartnerContext) -> Payload
 
 def fetch_shipment(partner: PartnerContext, id_ship: str) -> Payload:
     """Suivi v2's `shipment` object for one tracking number."""
-    response = partner.http.get(url_path(TRACKING_PATH, id_ship), params={"lang": _lang(partner)})
+    response = partner.http.get(
+        url_path(TRACKING_PATH, id_ship), params={"lang": partner.settings["lang"]}
+    )
     _check(
         response,
         partner,

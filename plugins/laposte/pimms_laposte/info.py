@@ -97,8 +97,9 @@ INFO = PartnerInfo(
         ),
         SettingSpec(
             "lang",
-            "language of the tracking labels: one of " + ", ".join(LANGS),
+            "language of the tracking labels",
             default=DEFAULT_LANG,
+            choices=LANGS,
         ),
     ],
     base_url="https://api.laposte.fr",

@@ -40,6 +40,8 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 LISTEN_BACKLOG = 128
 """Connections the kernel queues while every worker thread is busy (benchmarks open 32+)."""
+POLL_INTERVAL = 0.2
+"""Seconds between two checks for `stop()` by a serving thread (the longest `stop()` waits)."""
 
 
 class ServeError(PimmsError):
@@ -54,15 +56,24 @@ def env_variable(partner_id: str, setting: str) -> str:
 
 
 class SandboxServer:
-    """A bound server for some simulators: `serve_forever()` here, or `start()` in a thread.
+    """A bound server: `serve_forever()` here, or `start()` in a thread.
 
-    `urls` maps each partner id to the base URL of its simulator.
+    `base_url` is where it answers; `urls` maps each partner id to the base URL of its
+    simulator (empty for a lone app served by `serve_app`).
     """
 
-    def __init__(self, server: BaseWSGIServer, urls: Mapping[str, str], base_url: str) -> None:
+    def __init__(
+        self,
+        server: BaseWSGIServer,
+        urls: Mapping[str, str],
+        base_url: str,
+        *,
+        poll_interval: float = POLL_INTERVAL,
+    ) -> None:
         self._server = server
         self.urls = dict(urls)
         self.base_url = base_url
+        self._poll_interval = poll_interval
         self._thread: threading.Thread | None = None
 
     @property
@@ -71,7 +82,7 @@ class SandboxServer:
 
     def serve_forever(self) -> None:
         """Answer requests until `stop()` (from another thread) or Ctrl-C; then close."""
-        self._server.serve_forever(poll_interval=0.2)
+        self._server.serve_forever(poll_interval=self._poll_interval)
 
     def start(self) -> SandboxServer:
         """Serve in a daemon thread; `stop()` ends it."""
@@ -177,16 +188,40 @@ def simulator_apps(
     return apps
 
 
-def _bind_apps(
-    apps: Mapping[str, WSGIApplication], *, host: str, port: int, latency: float
+def _no_werkzeug() -> ServeError:
+    return ServeError("serving the simulators needs werkzeug: pip install 'pimms-core[sandbox]'")
+
+
+def serve_app(
+    app: WSGIApplication,
+    host: str = DEFAULT_HOST,
+    port: int = 0,
+    *,
+    poll_interval: float = POLL_INTERVAL,
+    quiet: bool = False,
+) -> SandboxServer:
+    """Bind werkzeug's threaded server for one WSGI app; `.start()` serves it in a thread.
+
+    ```python
+    with serve.serve_app(app).start() as server:
+        httpx.get(server.base_url + "/...")
+    ```
+
+    `port=0` takes any free port. Requests are logged (method and status only) at DEBUG on
+    `pimms.sandbox`, or not at all when `quiet`. Raises `ServeError` when the port cannot be
+    bound. The host is not checked: `bind` refuses non-loopback addresses.
+    """
+    handler = _request_handler(prefixed=False, quiet=quiet)
+    return _serve(app, host, port, handler=handler, poll_interval=poll_interval)
+
+
+def _serve(
+    app: WSGIApplication, host: str, port: int, *, handler: Any, poll_interval: float
 ) -> SandboxServer:
     try:
-        from werkzeug.middleware.dispatcher import DispatcherMiddleware
         from werkzeug.serving import make_server
     except ImportError:  # pragma: no cover - werkzeug comes with every simulator's Flask
-        raise ServeError(
-            "serving the simulators needs werkzeug: pip install 'pimms-core[sandbox]'"
-        ) from None
+        raise _no_werkzeug() from None
 
     family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
     address = host.strip("[]")
@@ -198,25 +233,37 @@ def _bind_apps(
             f"cannot listen on {host}:{port}: {reason} (choose another --port, or 0 for any "
             "free port)"
         ) from None
-    mounts = {f"/{partner_id}": app for partner_id, app in apps.items()}
-    app: WSGIApplication = DispatcherMiddleware(_index(list(apps)), mounts)
-    if latency > 0:
-        app = _delayed(app, latency)
     try:
         server = make_server(
             address,
             listener.getsockname()[1],
             app,
             threaded=True,
-            request_handler=_request_handler(),
+            request_handler=handler,
             fd=listener.fileno(),
         )
     finally:
         listener.close()  # the server holds its own duplicate of the socket
     shown = f"[{address}]" if family == socket.AF_INET6 else address
-    base_url = f"http://{shown}:{server.port}"
-    urls = {partner_id: f"{base_url}/{partner_id}" for partner_id in apps}
-    return SandboxServer(server, urls, base_url)
+    return SandboxServer(server, {}, f"http://{shown}:{server.port}", poll_interval=poll_interval)
+
+
+def _bind_apps(
+    apps: Mapping[str, WSGIApplication], *, host: str, port: int, latency: float
+) -> SandboxServer:
+    try:
+        from werkzeug.middleware.dispatcher import DispatcherMiddleware
+    except ImportError:  # pragma: no cover - werkzeug comes with every simulator's Flask
+        raise _no_werkzeug() from None
+
+    mounts = {f"/{partner_id}": app for partner_id, app in apps.items()}
+    app: WSGIApplication = DispatcherMiddleware(_index(list(apps)), mounts)
+    if latency > 0:
+        app = _delayed(app, latency)
+    handler = _request_handler(prefixed=True)
+    server = _serve(app, host, port, handler=handler, poll_interval=POLL_INTERVAL)
+    server.urls = {partner_id: f"{server.base_url}/{partner_id}" for partner_id in apps}
+    return server
 
 
 def _index(partners: list[str]) -> WSGIApplication:
@@ -247,17 +294,24 @@ def _delayed(app: WSGIApplication, seconds: float) -> WSGIApplication:
     return delayed
 
 
-def _request_handler() -> Any:
-    """werkzeug's handler, logging partner, method and status only: a path holds references."""
+def _request_handler(*, prefixed: bool, quiet: bool = False) -> Any:
+    """werkzeug's handler, logging method and status only (a path holds references), and the
+    partner (the path's prefix) when `prefixed`; nothing at all when `quiet`."""
     from werkzeug.serving import WSGIRequestHandler
 
     class QuietHandler(WSGIRequestHandler):
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-            prefix = self.path.lstrip("/").split("/", 1)[0].split("?", 1)[0]
-            logger.debug("%s %s -> HTTP %s", prefix or "-", self.command, code)
+            if quiet:
+                return
+            if prefixed:
+                prefix = self.path.lstrip("/").split("/", 1)[0].split("?", 1)[0]
+                logger.debug("%s %s -> HTTP %s", prefix or "-", self.command, code)
+            else:
+                logger.debug("%s -> HTTP %s", self.command, code)
 
         def log(self, type: str, message: str, *args: Any) -> None:
-            logger.debug("sandbox server: %s (details withheld)", type)
+            if not quiet:
+                logger.debug("sandbox server: %s (details withheld)", type)
 
     return QuietHandler
 

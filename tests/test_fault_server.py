@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from pimms_core.http import json_or_none
+from pimms_core.serve import serve_app
 from pimms_core.testing.fault_bodies import (
     UNKNOWN_STATUS,
     html_page,
@@ -25,7 +26,7 @@ from pimms_core.testing.fault_bodies import (
     truncated_json,
     unknown_status,
 )
-from pimms_core.testing.fault_server import Fault, FaultProxy, Match, SimulatorServer
+from pimms_core.testing.fault_server import Fault, FaultProxy, Match
 
 TIMEOUT = 0.3
 BODY = {"id": "C-1", "status": "OPEN", "history": [{"statut": "NEW", "at": "2026-01-01"}]}
@@ -57,7 +58,10 @@ def partner() -> Partner:
 
 @pytest.fixture
 def proxy(partner: Partner) -> Iterator[FaultProxy]:
-    with SimulatorServer(partner) as simulator, FaultProxy(simulator.url) as proxy:
+    with (
+        serve_app(partner, quiet=True).start() as simulator,
+        FaultProxy(simulator.base_url) as proxy,
+    ):
         yield proxy
 
 
@@ -99,8 +103,8 @@ def test_refused_closes_the_port_and_disarm_opens_it_again(
 
 def test_refused_cannot_be_counted() -> None:
     with (
-        SimulatorServer(Partner()) as simulator,
-        FaultProxy(simulator.url) as proxy,
+        serve_app(Partner(), quiet=True).start() as simulator,
+        FaultProxy(simulator.base_url) as proxy,
         pytest.raises(ValueError, match="without times"),
     ):
         proxy.arm(Fault.refuse(), times=1)
@@ -293,8 +297,8 @@ def _post_quietly(url: str) -> None:
 
 
 def test_closing_lets_held_connections_go_and_frees_the_port(partner: Partner) -> None:
-    with SimulatorServer(partner) as simulator:
-        proxy = FaultProxy(simulator.url)
+    with serve_app(partner, quiet=True).start() as simulator:
+        proxy = FaultProxy(simulator.base_url)
         proxy.arm(Fault.hold(forward=False))
         thread = threading.Thread(target=_post_quietly, args=(proxy.url,), daemon=True)
         thread.start()
@@ -308,8 +312,8 @@ def test_closing_lets_held_connections_go_and_frees_the_port(partner: Partner) -
 
 
 def test_the_simulator_server_serves_a_wsgi_app_on_loopback(partner: Partner) -> None:
-    with SimulatorServer(partner) as simulator:
-        assert simulator.url.startswith("http://127.0.0.1:")
-        assert httpx.get(simulator.url + "/x", trust_env=False).json() == BODY
+    with serve_app(partner, quiet=True).start() as simulator:
+        assert simulator.base_url.startswith("http://127.0.0.1:")
+        assert httpx.get(simulator.base_url + "/x", trust_env=False).json() == BODY
     with pytest.raises(httpx.ConnectError):
-        httpx.get(simulator.url + "/x", timeout=1.0, trust_env=False)
+        httpx.get(simulator.base_url + "/x", timeout=1.0, trust_env=False)

@@ -21,10 +21,11 @@ from typing import Any
 import pytest
 
 from pimms_core.sandbox import SandboxState
+from pimms_core.serve import serve_app
 from pimms_core.store import open_store
+from pimms_core.testing.fault_server import Fault, FaultProxy
 from pimms_edf.seed import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from pimms_edf.simulator import create_app
-from tests.loopback import LoopbackServer
 
 CANARY_DESCRIPTION = "Canary description 5f3e: facture de mars contestée"
 CANARY_EMAIL = "canary.resident.9c1d@example.org"
@@ -36,14 +37,15 @@ def edf_state(tmp_path: Path) -> SandboxState:
 
 
 @pytest.fixture
-def edf_server(edf_state: SandboxState) -> Iterator[LoopbackServer]:
-    server = LoopbackServer(create_app(edf_state, quotas=False)).start()
-    yield server
-    server.stop()
+def edf_server(edf_state: SandboxState) -> Iterator[FaultProxy]:
+    """EDF's simulator behind a proxy that can make it unreachable (refused) on its address."""
+    app = create_app(edf_state, quotas=False)
+    with serve_app(app, quiet=True).start() as server, FaultProxy(server.base_url) as proxy:
+        yield proxy
 
 
 @pytest.fixture
-def live_config(tmp_path: Path, edf_server: LoopbackServer) -> Path:
+def live_config(tmp_path: Path, edf_server: FaultProxy) -> Path:
     config = tmp_path / "pimms.toml"
     config.write_text(
         textwrap.dedent(
@@ -101,9 +103,9 @@ OPEN = (
 
 
 def test_partner_down_the_claim_is_queued_then_flushed_exactly_once(
-    live_config: Path, edf_server: LoopbackServer, edf_state: SandboxState
+    live_config: Path, edf_server: FaultProxy, edf_state: SandboxState
 ) -> None:
-    edf_server.stop()
+    edf_server.arm(Fault.refuse())
     opened = pimms_cli(live_config, *OPEN)
     assert opened.returncode == 0, opened.stderr
     assert "QUEUED" in opened.stdout
@@ -121,7 +123,7 @@ def test_partner_down_the_claim_is_queued_then_flushed_exactly_once(
     assert f"{local_ref}  edf  queued" in still_down.stdout
     assert claims_at_edf(edf_state) == {}
 
-    edf_server.start()
+    edf_server.disarm()
     flushed = pimms_cli(live_config, "outbox", "flush", "--json")
     assert flushed.returncode == 0, flushed.stdout + flushed.stderr
     [delivered] = json.loads(flushed.stdout)["flushed"]
@@ -150,13 +152,13 @@ def test_partner_down_the_claim_is_queued_then_flushed_exactly_once(
 
 
 def test_the_same_claim_opened_again_while_queued_is_still_one_claim(
-    live_config: Path, edf_server: LoopbackServer, edf_state: SandboxState
+    live_config: Path, edf_server: FaultProxy, edf_state: SandboxState
 ) -> None:
-    edf_server.stop()
+    edf_server.arm(Fault.refuse())
     keyed = (*OPEN, "--idempotency-key", "desk-3-mediation-77", "--json")
     first = json.loads(pimms_cli(live_config, *keyed).stdout)
     assert first["queued"] is True and first["state"] == "queued"
-    edf_server.start()
+    edf_server.disarm()
     second = json.loads(pimms_cli(live_config, *keyed).stdout)
     assert second["queued"] is False
     assert second["local_ref"] == first["local_ref"]

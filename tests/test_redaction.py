@@ -38,9 +38,9 @@ from pimms_core.models import Contact, OutboxState, QueuedClaim
 from pimms_core.policy import NO_RETRY, RetryPolicy
 from pimms_core.redaction import REDACTOR, RedactingFilter, Redactor, mask_reference
 from pimms_core.sandbox import SandboxState
+from pimms_core.serve import serve_app
 from pimms_core.testing import fresh_host, live_pimms, sandbox_pimms
 from tests.fakes import ACCOUNT_BODY, ACME_BASE, AcmePlugin
-from tests.loopback import LoopbackServer
 
 SECRET = "canary-secret-4b1d9e77"
 LAST_NAME = "Canarynamezq"
@@ -338,8 +338,8 @@ def test_each_real_plugin_live_with_canary_credentials_leaks_nothing(
     app = calls.sandbox_app(probe, partner, state)
     assert app is not None
     env: dict[str, str] = {}
-    with LoopbackServer(app) as server:
-        table: dict[str, Any] = {"base_url": server.url, "timeout": 2}
+    with serve_app(app, quiet=True).start() as server:
+        table: dict[str, Any] = {"base_url": server.base_url, "timeout": 2}
         for spec in loaded.info.settings:
             if spec.secret:
                 env[f"CANARY_{spec.name.upper()}"] = f"{SECRET}-{spec.name}"

@@ -37,13 +37,14 @@ from pimms_core.config import Config
 from pimms_core.models import Idempotency, OutboxState
 from pimms_core.plugins import PluginHost
 from pimms_core.sandbox import SandboxState
+from pimms_core.serve import serve_app
 from pimms_core.store.sqlite import SqliteStore
 from pimms_core.testing.fault_partner import PartnerSetup
 from pimms_core.testing.fault_server import (
+    SIMULATOR_POLL,
     Fault,
     FaultProxy,
     Match,
-    SimulatorServer,
     credentials,
 )
 
@@ -131,7 +132,10 @@ def crash_claim(
     data_dir = workdir / "data"
     problems: list[str] = []
     outputs: list[tuple[str, str]] = []
-    with SimulatorServer(app) as simulator, FaultProxy(simulator.url) as proxy:
+    with (
+        serve_app(app, poll_interval=SIMULATOR_POLL, quiet=True).start() as simulator,
+        FaultProxy(simulator.base_url) as proxy,
+    ):
         config = write_config(workdir / "pimms.toml", setup, proxy.url, data_dir)
         process_env = {
             **(os.environ if env is None else env),

@@ -1,15 +1,18 @@
 """A fault-injecting HTTP proxy on loopback, in front of a partner's simulator.
 
 The fault suite runs a partner plugin in live mode against real sockets: the plugin's simulator
-is served on 127.0.0.1 (`SimulatorServer`), and a `FaultProxy` sits in front of it. Armed with
-a `Fault`, the proxy does to the matching requests what a broken partner or network does:
-refuse connections, accept and stay silent, take the request (forwarding it or not) and never
-answer, reset the connection halfway through the body, answer an HTML error page or a 429 with
-Retry-After, garble, cut or rename the JSON of the answer, or drip it slowly. Disarmed, it
-forwards faithfully.
+is served on 127.0.0.1 (`pimms_core.serve.serve_app`), and a `FaultProxy` sits in front of it.
+Armed with a `Fault`, the proxy does to the matching requests what a broken partner or network
+does: refuse connections, accept and stay silent, take the request (forwarding it or not) and
+never answer, reset the connection halfway through the body, answer an HTML error page or a
+429 with Retry-After, garble, cut or rename the JSON of the answer, or drip it slowly.
+Disarmed, it forwards faithfully.
 
 ```python
-with SimulatorServer(app) as simulator, FaultProxy(simulator.url) as proxy:
+with (
+    serve_app(app, poll_interval=SIMULATOR_POLL, quiet=True).start() as simulator,
+    FaultProxy(simulator.base_url) as proxy,
+):
     proxy.arm(Fault.hold(forward=True), match=Match(methods=("POST",)))
     ...  # the client times out; the simulator holds the claim
     proxy.disarm()
@@ -32,10 +35,8 @@ import time
 from collections.abc import Callable
 from enum import StrEnum
 from http.server import BaseHTTPRequestHandler
-from socketserver import ThreadingMixIn
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, cast
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from typing import Any, Self, cast
 
 import attrs
 import httpx
@@ -43,12 +44,11 @@ from attrs import field, frozen
 
 from pimms_core.testing.fault_bodies import html_page, phrase
 
-if TYPE_CHECKING:
-    from wsgiref.types import WSGIApplication
-
 LOOPBACK = "127.0.0.1"
 HOLD_LIMIT = 120.0
 """Seconds after which a held connection is let go even if nobody released it."""
+SIMULATOR_POLL = 0.05
+"""`serve_app`'s poll interval for a simulator behind a proxy: the matrix closes hundreds."""
 
 _HOP_BY_HOP = frozenset(
     {
@@ -64,55 +64,6 @@ _HOP_BY_HOP = frozenset(
         "host",
     }
 )
-
-
-# --- the simulator, on a real socket -----------------------------------------------------------
-
-
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """wsgiref's handler without its access log on stderr (which would show every path)."""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-
-class SimulatorServer:
-    """A WSGI app (a partner's simulator) served by a threaded wsgiref server on loopback."""
-
-    def __init__(self, app: WSGIApplication, *, host: str = LOOPBACK, port: int = 0) -> None:
-        self._server = make_server(
-            host, port, app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
-        )
-        self.port: int = self._server.server_address[1]
-        self.url = f"http://{host}:{self.port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"simulator:{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 # --- what to do ----------------------------------------------------------------------------------

@@ -60,6 +60,7 @@ from pimms_core.models import Operation
 from pimms_core.plugins import PluginHost
 from pimms_core.policy import RetryPolicy
 from pimms_core.sandbox import SandboxState, utc_now
+from pimms_core.serve import serve_app
 from pimms_core.testing.crash import KillPoint, crash_claim
 from pimms_core.testing.fault_catalogue import FaultCase, catalogue
 from pimms_core.testing.fault_checks import (
@@ -74,7 +75,7 @@ from pimms_core.testing.fault_checks import (
 from pimms_core.testing.fault_logs import NO_CASE, LogCapture, as_case, captured_logs
 from pimms_core.testing.fault_partner import PartnerNotReady, PartnerSetup, prepare
 from pimms_core.testing.fault_report import Outcome, Report
-from pimms_core.testing.fault_server import FaultProxy, Match, SimulatorServer, credentials
+from pimms_core.testing.fault_server import SIMULATOR_POLL, FaultProxy, Match, credentials
 
 DEFAULT_TIMEOUT = 0.5
 """The partner's read timeout in the matrix (seconds): short, so faults cost little time."""
@@ -184,8 +185,8 @@ def _run_case_inner(run: _Run, case: Case) -> Outcome:
 
     try:
         with (
-            SimulatorServer(app) as simulator,
-            FaultProxy(simulator.url) as proxy,
+            serve_app(app, poll_interval=SIMULATOR_POLL, quiet=True).start() as simulator,
+            FaultProxy(simulator.base_url) as proxy,
             facade(proxy.url) as steady,
         ):
             # `steady` gives the healthy answer first, and flushes the outbox after the fault

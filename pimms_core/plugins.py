@@ -11,6 +11,7 @@ the named entry points or distributions.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
@@ -79,6 +80,7 @@ class PluginHost:
         self._use_entry_points = use_entry_points
         self._explicit = list(plugins)
         self._loaded = False
+        self._load_lock = threading.Lock()
         self._partners: dict[str, LoadedPartner] = {}
         self._errors: list[LoadError] = []
         self._callers: dict[tuple[str, str], Any] = {}
@@ -96,10 +98,19 @@ class PluginHost:
         return list(self._errors)
 
     def load(self) -> None:
-        """Import and check every plugin, once. Idempotent."""
+        """Import and check every plugin, once. Idempotent, and safe when several threads
+        make their first call at once: the others wait until loading is complete."""
         if self._loaded:
             return
-        self._loaded = True
+        with self._load_lock:
+            if self._loaded:
+                return
+            try:
+                self._load()
+            finally:
+                self._loaded = True
+
+    def _load(self) -> None:
         candidates: list[tuple[Any, PluginRef]] = list(self._explicit)
         if self._use_entry_points:
             for entry_point in discover():

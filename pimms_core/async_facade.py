@@ -38,15 +38,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from pimms_core.errors import PartnerUnavailable, PimmsError
-from pimms_core.fanout import (
-    LookupTarget,
-    Outcome,
-    deadline_context,
-    unexpected_error,
-)
+from pimms_core import fanout
+from pimms_core.fanout import LookupTarget, Outcome
 
 if TYPE_CHECKING:
+    from typing import Unpack
+
     from pimms_core.facade import PartnerEntry, Pimms
     from pimms_core.models import (
         Account,
@@ -58,7 +55,7 @@ if TYPE_CHECKING:
         PluginRef,
         QueuedClaim,
     )
-    from pimms_core.refresh import RefreshSummary
+    from pimms_core.refresh import RefreshOptions, RefreshSummary
     from pimms_core.store.delivery import DeliveryOutcome
 
 P = ParamSpec("P")
@@ -127,7 +124,7 @@ class AsyncPimms:
         done, not merely until the await ends, so an abandoned call still counts."""
         gate = self._gates.get(partner)
         if gate is None:
-            limit = self.per_partner or self.pimms.config.partner(partner).max_concurrent
+            limit = self.per_partner or fanout.partner_limit(self.pimms, partner)
             gate = self._gates[partner] = asyncio.Semaphore(limit)
         await gate.acquire()
         loop = asyncio.get_running_loop()
@@ -238,26 +235,12 @@ class AsyncPimms:
             partner, self.pimms.claim_status, partner, claim_ref, call=call
         )
 
-    async def refresh_claims(
-        self,
-        *,
-        partner: str | None = None,
-        older_than: float | None = None,
-        concurrency: int = 32,
-        per_partner: int | None = None,
-    ) -> RefreshSummary:
-        """As `pimms_core.refresh.refresh_claims`, in a thread of its own (it runs its own
-        pool of checks, outside this facade's pool)."""
+    async def refresh_claims(self, **options: Unpack[RefreshOptions]) -> RefreshSummary:
+        """As `pimms_core.refresh.refresh_claims` (same options, same defaults), in a thread of
+        its own (it runs its own pool of checks, outside this facade's pool)."""
         from pimms_core.refresh import refresh_claims
 
-        return await asyncio.to_thread(
-            refresh_claims,
-            self.pimms,
-            partner=partner,
-            older_than=older_than,
-            concurrency=concurrency,
-            per_partner=per_partner,
-        )
+        return await asyncio.to_thread(refresh_claims, self.pimms, **options)
 
     async def lookup_many(
         self,
@@ -271,37 +254,22 @@ class AsyncPimms:
         With `timeout`, the lookups not finished by then are `PartnerUnavailable` outcomes
         (their threads finish in the background); the others are kept.
         """
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        context = deadline_context(
-            self.pimms, call, None if timeout is None else time.monotonic() + timeout
-        )
-        parsed = [LookupTarget.of(item) for item in targets]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        jobs = fanout.lookup_jobs(self.pimms, targets, call=call, deadline=deadline)
 
-        async def one(index: int, target: LookupTarget) -> Outcome[Account]:
-            started = loop.time()
+        async def one(index: int, job: fanout.Job[Account]) -> Outcome[Account]:
+            started = time.monotonic()
+            left = None if deadline is None else max(0.0, deadline - started)
             try:
-                left = None if deadline is None else max(0.0, deadline - loop.time())
-                account = await asyncio.wait_for(
-                    self.lookup_account(
-                        target.partner,
-                        target.reference,
-                        last_name=target.last_name,
-                        call=context,
-                    ),
-                    left,
+                value, error, seconds = await asyncio.wait_for(
+                    self._for_partner(job.partner, fanout.timed, job), left
                 )
             except TimeoutError:
-                error = PartnerUnavailable(target.partner, "no answer within the time allowed")
-                return Outcome(index, target.partner, error=error, seconds=loop.time() - started)
-            except PimmsError as exc:
-                return Outcome(index, target.partner, error=exc, seconds=loop.time() - started)
-            except Exception as exc:
-                failure = unexpected_error(target.partner, exc)
-                return Outcome(index, target.partner, error=failure, seconds=loop.time() - started)
-            return Outcome(index, target.partner, account, seconds=loop.time() - started)
+                error = fanout.expired(job.partner)
+                return Outcome(index, job.partner, error=error, seconds=time.monotonic() - started)
+            return Outcome(index, job.partner, value, error, seconds)
 
-        return list(await asyncio.gather(*(one(i, t) for i, t in enumerate(parsed))))
+        return list(await asyncio.gather(*(one(i, job) for i, job in enumerate(jobs))))
 
     # --- lifecycle --------------------------------------------------------------------------
 

@@ -108,6 +108,12 @@ class Outcome(Generic[T]):
         return self.error is None
 
 
+def partner_limit(pimms: Pimms, partner: str) -> int:
+    """The calls in flight a partner takes by default: its `max_concurrent` setting (the
+    facade's own limit)."""
+    return pimms.config.partner(partner).max_concurrent
+
+
 def _limit(per_partner: int | Mapping[str, int], partner: str) -> int:
     if isinstance(per_partner, int):
         return max(1, per_partner)
@@ -120,7 +126,9 @@ def unexpected_error(partner: str, exc: Exception) -> PimmsError:
     return PimmsError(f"{partner}: internal error ({type(exc).__name__})", partner=partner)
 
 
-def _timed(job: Job[T]) -> tuple[T | None, PimmsError | None, float]:
+def timed(job: Job[T]) -> tuple[T | None, PimmsError | None, float]:
+    """Run `job`: its value or its error (a `PimmsError`, never anything else), and the
+    seconds it took."""
     started = time.monotonic()
     try:
         value = job.run()
@@ -183,7 +191,7 @@ def run_jobs(
             idle = 0
             index = waiting.popleft()
             running[partner] += 1
-            future = executor.submit(_timed, jobs[index])
+            future = executor.submit(timed, jobs[index])
             in_flight[future] = index
             future.add_done_callback(finished.put)
 
@@ -204,26 +212,32 @@ def run_jobs(
                 future = finished.get(timeout=left)
             except queue.Empty:
                 abandon = True
-                yield from _expired(jobs, in_flight.values(), queues)
+                yield from _expired_outcomes(jobs, in_flight.values(), queues)
                 return
             yield settle(future)
     finally:
         executor.shutdown(wait=not abandon, cancel_futures=True)
 
 
-def _expired(
+def expired(partner: str, *, started: bool = True) -> PartnerUnavailable:
+    """The error of a call the time allowed ran out on: one still running (`started`), or one
+    never sent."""
+    if started:
+        return PartnerUnavailable(partner, "no answer within the time allowed")
+    return PartnerUnavailable(
+        partner, "not tried: the time allowed ran out first", request_sent=False
+    )
+
+
+def _expired_outcomes(
     jobs: Sequence[Job[T]], started: Iterable[int], queues: Mapping[str, deque[int]]
 ) -> Iterator[Outcome[T]]:
     for index in sorted(started):
         partner = jobs[index].partner
-        error = PartnerUnavailable(partner, "no answer within the time allowed")
-        yield Outcome(index, partner, error=error)
+        yield Outcome(index, partner, error=expired(partner))
     for partner, waiting in queues.items():
         for index in waiting:
-            error = PartnerUnavailable(
-                partner, "not tried: the time allowed ran out first", request_sent=False
-            )
-            yield Outcome(index, partner, error=error)
+            yield Outcome(index, partner, error=expired(partner, started=False))
 
 
 def deadline_context(pimms: Pimms, call: CallContext | None, deadline: float | None) -> CallContext:
@@ -267,9 +281,7 @@ def iter_lookups(
     deadline = None if timeout is None else time.monotonic() + timeout
     jobs = lookup_jobs(pimms, targets, call=call, deadline=deadline)
     if per_partner is None:
-        per_partner = {
-            job.partner: pimms.config.partner(job.partner).max_concurrent for job in jobs
-        }
+        per_partner = {job.partner: partner_limit(pimms, job.partner) for job in jobs}
     return run_jobs(jobs, per_partner=per_partner, timeout=timeout)
 
 

@@ -34,12 +34,12 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from attrs import define, field, frozen
 
 from pimms_core.errors import PimmsError
-from pimms_core.fanout import Job, run_jobs
+from pimms_core.fanout import Job, partner_limit, run_jobs
 from pimms_core.models import CallContext, ClaimState, ClaimStatus
 from pimms_core.quota import Budget
 
@@ -51,6 +51,17 @@ DEFAULT_CONCURRENCY = 32
 DEFAULT_BUDGET_SHARE = 0.9
 REFRESH_AGENT = "pimms-refresh"
 """The agent the journal names for a refresh's checks (they share one correlation id)."""
+
+
+class RefreshOptions(TypedDict, total=False):
+    """The options of `refresh_claims` (and of `Refresh`), for the facades that pass them on."""
+
+    partner: str | None
+    older_than: float | None
+    concurrency: int
+    per_partner: int | None
+    budget_share: float
+    call: CallContext | None
 
 
 @frozen
@@ -197,7 +208,7 @@ class Refresh:
     def _limit(self, partner: str) -> int:
         if self.per_partner is not None:
             return min(self.per_partner, self.concurrency)
-        return min(self.pimms.config.partner(partner).max_concurrent, self.concurrency)
+        return min(partner_limit(self.pimms, partner), self.concurrency)
 
     def _pace(self, partner: str) -> Budget:
         """This run's share of the partner's quotas: N calls per (window / share)."""

@@ -3,26 +3,38 @@
 Partners rename fields and send nulls; a plugin reading `data["customer"]["status"]` would
 crash with a KeyError that says nothing. `Payload` reads the same path and raises
 `PartnerProtocolError` naming the field (never its value), and tolerates unknown extra fields.
+
+Every account lookup reads dozens of fields through this class, so the success path is kept
+short: one traversal per accessor, an exact-type test before the general checks, and the field
+path of a child kept as a reference to its parent, spelled out only when an error names it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import httpx
 
 from pimms_core.errors import PartnerProtocolError
 from pimms_core.http import json_body
 
-_MISSING = object()
+_MISSING: Any = object()
+_new = object.__new__
+
+_Lazy: TypeAlias = "tuple[Payload, tuple[str, ...], int | None]"
+"""A child's path, unjoined: its parent, the keys read from it, and its index in a list."""
 
 
 class Payload:
     """A view on one JSON object of a partner's answer, with typed accessors by key path."""
 
     __slots__ = ("_path", "data", "partner")
+
+    data: Any
+    partner: str
+    _path: str | _Lazy
 
     def __init__(self, data: Any, partner: str, path: str = "") -> None:
         self.data = data
@@ -37,108 +49,214 @@ class Payload:
             raise PartnerProtocolError(partner, "expected a JSON object in the answer")
         return payload
 
+    def _child(self, data: Any, keys: tuple[str, ...], index: int | None = None) -> Payload:
+        """A view on `data`, found at `keys` (and `index`): no `__init__`, no path text yet."""
+        child: Payload = _new(Payload)
+        child.data = data
+        child.partner = self.partner
+        child._path = (self, keys, index)
+        return child
+
     def _where(self, keys: tuple[str, ...]) -> str:
-        return ".".join(filter(None, [self._path, *keys])) or "(root)"
+        """The dotted path of `keys` under this view: built only for an error message."""
+        path = self._path
+        if not isinstance(path, str):
+            parent, parent_keys, index = path
+            path = parent._where(parent_keys)
+            if index is not None:
+                path = f"{path}[{index}]"
+            self._path = path  # spelled out once; the parent can then be let go
+        return ".".join(filter(None, [path, *keys])) or "(root)"
 
     def _get(self, keys: tuple[str, ...]) -> Any:
+        """The value at `keys`, or `_MISSING`; plain dicts (all of parsed JSON) take `get`.
+
+        The accessors look a single key up themselves (the common case, and a call saved).
+        """
         value = self.data
         for key in keys:
-            if not isinstance(value, dict) or key not in value:
+            if type(value) is dict:
+                value = value.get(key, _MISSING)
+            elif isinstance(value, dict) and key in value:
+                value = value[key]
+            else:
                 return _MISSING
-            value = value[key]
         return value
 
-    def _need(self, keys: tuple[str, ...]) -> Any:
-        value = self._get(keys)
-        if value is _MISSING or value is None:
-            raise PartnerProtocolError(self.partner, f"field {self._where(keys)} is missing")
-        return value
+    def _missing(self, keys: tuple[str, ...]) -> PartnerProtocolError:
+        return PartnerProtocolError(self.partner, f"field {self._where(keys)} is missing")
 
     def _wrong(self, keys: tuple[str, ...], expected: str) -> PartnerProtocolError:
         return PartnerProtocolError(self.partner, f"field {self._where(keys)} is not {expected}")
 
     def has(self, *keys: str) -> bool:
-        return self._get(keys) not in (_MISSING, None)
+        data = self.data
+        if len(keys) == 1 and type(data) is dict:
+            value = data.get(keys[0], _MISSING)
+        else:
+            value = self._get(keys)
+        return value is not _MISSING and value is not None
 
     def raw(self, *keys: str) -> Any:
         """The value at the path, or None: for fields kept as they are."""
-        value = self._get(keys)
+        data = self.data
+        if len(keys) == 1 and type(data) is dict:
+            value = data.get(keys[0], _MISSING)
+        else:
+            value = self._get(keys)
         return None if value is _MISSING else value
 
     def obj(self, *keys: str) -> Payload:
-        value = self._need(keys)
+        data = self.data
+        if len(keys) == 1 and type(data) is dict:
+            value = data.get(keys[0], _MISSING)
+        else:
+            value = self._get(keys)
         if not isinstance(value, dict):
+            if value is _MISSING or value is None:
+                raise self._missing(keys)
             raise self._wrong(keys, "an object")
-        return Payload(value, self.partner, self._where(keys))
+        return self._child(value, keys)
 
     def opt_obj(self, *keys: str) -> Payload | None:
-        return self.obj(*keys) if self.has(*keys) else None
+        data = self.data
+        if len(keys) == 1 and type(data) is dict:
+            value = data.get(keys[0], _MISSING)
+        else:
+            value = self._get(keys)
+        if value is _MISSING or value is None:
+            return None
+        if not isinstance(value, dict):
+            raise self._wrong(keys, "an object")
+        return self._child(value, keys)
 
     def objects(self, *keys: str) -> list[Payload]:
         """A list of objects (an absent or null list is empty)."""
-        value = self._get(keys)
+        data = self.data
+        if len(keys) == 1 and type(data) is dict:
+            value = data.get(keys[0], _MISSING)
+        else:
+            value = self._get(keys)
         if value is _MISSING or value is None:
             return []
         if not isinstance(value, list):
             raise self._wrong(keys, "a list")
-        where = self._where(keys)
         items = []
         for index, item in enumerate(value):
             if not isinstance(item, dict):
-                raise PartnerProtocolError(self.partner, f"{where}[{index}] is not an object")
-            items.append(Payload(item, self.partner, f"{where}[{index}]"))
+                raise PartnerProtocolError(
+                    self.partner, f"{self._where(keys)}[{index}] is not an object"
+                )
+            items.append(self._child(item, keys, index))
         return items
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.data) if isinstance(self.data, dict) else iter(())
 
-    def text(self, *keys: str) -> str:
-        value = self._need(keys)
+    def _as_text(self, value: Any, keys: tuple[str, ...]) -> str:
+        """The general case of `text`: an integer is text too, a boolean is not."""
+        if value is _MISSING or value is None:
+            raise self._missing(keys)
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise self._wrong(keys, "text")
         return str(value)
 
+    def text(self, *keys: str) -> str:
+        data = self.data
+        if len(keys) == 1 and type(data) is dict:
+            value = data.get(keys[0], _MISSING)
+        else:
+            value = self._get(keys)
+        return value if type(value) is str else self._as_text(value, keys)
+
     def opt_text(self, *keys: str) -> str | None:
-        return self.text(*keys) if self.has(*keys) else None
+        data = self.data
+        if len(keys) == 1 and type(data) is dict:
+            value = data.get(keys[0], _MISSING)
+        else:
+            value = self._get(keys)
+        if type(value) is str:
+            return value
+        if value is _MISSING or value is None:
+            return None
+        return self._as_text(value, keys)
 
     def integer(self, *keys: str) -> int:
-        value = self._need(keys)
+        data = self.data
+        if len(keys) == 1 and type(data) is dict:
+            value = data.get(keys[0], _MISSING)
+        else:
+            value = self._get(keys)
+        if type(value) is int:
+            return value
+        if value is _MISSING or value is None:
+            raise self._missing(keys)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self._wrong(keys, "an integer")
         return value
 
-    def number(self, *keys: str) -> float:
-        value = self._need(keys)
+    def _as_number(self, value: Any, keys: tuple[str, ...]) -> float:
+        if value is _MISSING or value is None:
+            raise self._missing(keys)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self._wrong(keys, "a number")
         return float(value)
 
+    def number(self, *keys: str) -> float:
+        data = self.data
+        if len(keys) == 1 and type(data) is dict:
+            value = data.get(keys[0], _MISSING)
+        else:
+            value = self._get(keys)
+        return value if type(value) is float else self._as_number(value, keys)
+
     def opt_number(self, *keys: str) -> float | None:
-        return self.number(*keys) if self.has(*keys) else None
+        data = self.data
+        if len(keys) == 1 and type(data) is dict:
+            value = data.get(keys[0], _MISSING)
+        else:
+            value = self._get(keys)
+        if type(value) is float:
+            return value
+        if value is _MISSING or value is None:
+            return None
+        return self._as_number(value, keys)
 
     def flag(self, *keys: str) -> bool:
-        value = self._need(keys)
-        if not isinstance(value, bool):
-            raise self._wrong(keys, "true or false")
-        return value
+        data = self.data
+        if len(keys) == 1 and type(data) is dict:
+            value = data.get(keys[0], _MISSING)
+        else:
+            value = self._get(keys)
+        if value is True or value is False:
+            return value
+        if value is _MISSING or value is None:
+            raise self._missing(keys)
+        raise self._wrong(keys, "true or false")
 
-    def timestamp(self, *keys: str, fmt: str | None = None) -> datetime:
-        """An ISO-8601 date-time (or one in `fmt`, a `strptime` format)."""
-        text = self.text(*keys)
+    def _parse_timestamp(self, text: str, keys: tuple[str, ...], fmt: str | None) -> datetime:
         try:
             return datetime.strptime(text, fmt) if fmt else datetime.fromisoformat(text)
         except ValueError:
             raise self._wrong(keys, "a date-time") from None
 
-    def opt_timestamp(self, *keys: str, fmt: str | None = None) -> datetime | None:
-        return self.timestamp(*keys, fmt=fmt) if self.has(*keys) else None
+    def timestamp(self, *keys: str, fmt: str | None = None) -> datetime:
+        """An ISO-8601 date-time (or one in `fmt`, a `strptime` format)."""
+        return self._parse_timestamp(self.text(*keys), keys, fmt)
 
-    def day(self, *keys: str) -> date:
-        text = self.text(*keys)
+    def opt_timestamp(self, *keys: str, fmt: str | None = None) -> datetime | None:
+        text = self.opt_text(*keys)
+        return None if text is None else self._parse_timestamp(text, keys, fmt)
+
+    def _parse_day(self, text: str, keys: tuple[str, ...]) -> date:
         try:
             return date.fromisoformat(text[:10])
         except ValueError:
             raise self._wrong(keys, "a date") from None
 
+    def day(self, *keys: str) -> date:
+        return self._parse_day(self.text(*keys), keys)
+
     def opt_day(self, *keys: str) -> date | None:
-        return self.day(*keys) if self.has(*keys) else None
+        text = self.opt_text(*keys)
+        return None if text is None else self._parse_day(text, keys)

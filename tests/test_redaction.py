@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,7 +31,7 @@ import pimms_edf
 import pimms_laposte
 import pimms_sncf
 import pimms_veolia
-from pimms_core import calls
+from pimms_core import calls, redaction
 from pimms_core.cli import cli
 from pimms_core.config import Config
 from pimms_core.errors import PimmsError
@@ -151,6 +153,117 @@ def test_the_filter_knows_url_quoted_forms_and_forgets_the_oldest_values() -> No
     for index in range(10):
         redactor.add_personal([f"value-{index}"])
     assert "Le Guen" in redactor.redact("Le Guen d'Arc")
+
+
+def _logged(redactor: Redactor, message: str, *args: object) -> str:
+    """What a handler would write for this record, once through the filter."""
+    record = logging.LogRecord("pimms.x", logging.DEBUG, __file__, 1, message, args, None)
+    assert RedactingFilter(redactor).filter(record)
+    return logging.Formatter().format(record)
+
+
+def test_registering_does_no_work_until_a_record_is_filtered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    worked_out: list[str] = []
+
+    def counting_forms(value: str) -> set[str]:
+        worked_out.append(value)
+        return redaction_forms(value)
+
+    redaction_forms = redaction.written_forms
+    monkeypatch.setattr(redaction, "written_forms", counting_forms)
+    redactor = Redactor()
+    for index in range(100):
+        redactor.add_personal([f"Dupont-{index}"])
+    assert worked_out == []  # the facade's calls pay for no form when nothing is logged
+    assert _logged(redactor, "for %s", "Dupont-42") == "for ***"
+    assert len(worked_out) == 100
+    redactor.add_personal(["Jean Martin"])
+    assert _logged(redactor, "for %s", "Jean Martin") == "for ***"
+    assert worked_out[100:] == ["Jean Martin"]  # only the values added since the last record
+
+
+def test_re_registering_a_known_value_keeps_it_masked_and_grows_nothing() -> None:
+    redactor = Redactor()
+    redactor.add_personal(["Jean Dupont", "12 rue des Lilas"])
+    known = redactor.values()
+    for _ in range(50):
+        redactor.add_personal(["Jean Dupont"])
+        redactor.add_personal(["12 rue des Lilas", "Jean Dupont"])
+    assert redactor.values() is known  # the same forms: not even sorted again
+    assert _logged(redactor, "GET /a?nom=%s", "Jean+Dupont") == "GET /a?nom=***"
+
+
+def test_a_value_registered_after_a_record_is_masked_in_the_next_one() -> None:
+    redactor = Redactor()
+    redactor.add_personal(["Dupont"])
+    assert _logged(redactor, "%s / %s", "Dupont", "Jean Martin") == "*** / Jean Martin"
+    redactor.add_personal(["Jean Martin"])
+    assert _logged(redactor, "%s / %s", "Dupont", "Jean Martin") == "*** / ***"
+    assert _logged(redactor, "q=%s", "Jean%20Martin") == "q=***"
+
+
+def test_the_oldest_personal_values_are_forgotten_but_never_a_secret() -> None:
+    redactor = Redactor(capacity=3)
+    redactor.add_secrets([SECRET])
+    redactor.add_personal(["oldest", "older", SECRET])
+    assert _logged(redactor, "oldest/older/%s", SECRET) == "***/***/***"
+    redactor.add_personal(["oldest"])  # registered again: the most recent now
+    redactor.add_personal([" shared "])  # "older" goes
+    assert _logged(redactor, "older/oldest/shared/%s", SECRET) == "older/***/***/***"
+    redactor.add_personal(["shared"])  # the personal copy of the secret goes: the secret stays
+    assert _logged(redactor, "shared/%s", SECRET) == "***/***"
+    redactor.add_personal(["newest"])  # "oldest" goes
+    redactor.add_personal(["a1b"])  # " shared " goes, but "shared" still has that form
+    shown = _logged(redactor, "oldest/shared/newest/a1b/%s", SECRET)
+    assert shown == "oldest/***/***/***/***"
+    redactor.clear()
+    assert _logged(redactor, "a1b/%s", SECRET) == f"a1b/{SECRET}"
+
+
+@pytest.fixture
+def frequent_switches() -> Iterator[None]:
+    """Threads take turns every microsecond: a race, if there is one, shows up."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(interval)
+
+
+@pytest.mark.usefixtures("frequent_switches")
+def test_concurrent_registrations_lose_no_value() -> None:
+    redactor = Redactor(capacity=2000)
+    start = threading.Barrier(9)
+    done = threading.Event()
+    failures: list[BaseException] = []
+
+    def register(worker: int) -> None:
+        for index in range(200):
+            redactor.add_personal([f"name-{worker}-{index}", "Dupont"])
+
+    def log_meanwhile() -> None:  # records filtered while the values arrive
+        while not done.is_set():
+            redactor.redact("name-0-0")
+
+    def run(work: Callable[..., None], *args: int) -> None:
+        start.wait()
+        try:
+            work(*args)
+        except BaseException as exc:  # a thread's exception would not fail the test
+            failures.append(exc)
+
+    reader = threading.Thread(target=run, args=(log_meanwhile,))
+    workers = [threading.Thread(target=run, args=(register, worker)) for worker in range(8)]
+    for thread in [reader, *workers]:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    done.set()
+    reader.join()
+    assert failures == []
+    every = [f"name-{worker}-{index}" for worker in range(8) for index in range(200)]
+    assert redactor.redact(" ".join([*every, "Dupont"])) == " ".join(["***"] * 1601)
 
 
 def test_account_references_are_masked_to_their_last_three_characters() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +18,7 @@ from pimms_core.facade import Pimms
 from pimms_core.models import CallContext
 from pimms_core.policy import NO_RETRY
 from pimms_core.store import JournalEntry
+from pimms_core.store.sqlite import SCHEMA
 from pimms_core.testing import live_pimms
 from tests.fakes import ACCOUNT_BODY, ACME_BASE, AcmePlugin
 
@@ -142,12 +144,28 @@ def test_a_queued_claim_and_its_flush_are_journaled(acme: respx.MockRouter, pimm
 def test_a_journal_that_cannot_be_written_does_not_fail_the_operation(
     acme: respx.MockRouter, pimms: Pimms, caplog: pytest.LogCaptureFixture
 ) -> None:
+    acme.post("/claims").respond(201, json={"id": "C-1", "status": "NEW", "at": "2026-03-01"})
+    with pimms.store.write() as tx:  # type: ignore[attr-defined]
+        tx.execute("DROP TABLE journal")
+    claim = pimms.open_claim("acme", "12345678", "billing", "Texte")
+    assert claim.claim_ref == "C-1"
+    assert "the journal could not record a open_claim operation" in caplog.text
+
+
+def test_a_lookup_row_that_cannot_be_written_yet_is_kept_and_written_later(
+    acme: respx.MockRouter, pimms: Pimms
+) -> None:
     acme.get("/accounts/12345678").respond(200, json=ACCOUNT_BODY)
     with pimms.store.write() as tx:  # type: ignore[attr-defined]
         tx.execute("DROP TABLE journal")
-    account = pimms.lookup_account("acme", "12345678")
-    assert account.reference == "12345678"
-    assert "the journal could not record a lookup_account operation" in caplog.text
+    assert pimms.lookup_account("acme", "12345678").reference == "12345678"
+    with pytest.raises(sqlite3.OperationalError, match="no such table: journal"):
+        pimms.store.journal.flush()
+    with pimms.store.write() as tx:  # type: ignore[attr-defined]
+        for statement in SCHEMA:
+            if "journal" in statement:
+                tx.execute(statement)
+    assert [(row.operation, row.outcome) for row in rows(pimms)] == [("lookup_account", "ok")]
 
 
 # --- pimms journal --------------------------------------------------------------------------------

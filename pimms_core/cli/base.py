@@ -35,11 +35,23 @@ class State:
         return CallContext(site_id=pimms.config.site_id, agent_id=self.agent or "cli")
 
     def pimms(self, *, sandbox: bool = False) -> Pimms:
+        """The facade, opened on first use and closed when the command ends (which writes the
+        journal rows still waiting to be written)."""
         from pimms_core.facade import Pimms
 
         if self._pimms is None or sandbox:
+            if self._pimms is None:
+                context = click.get_current_context(silent=True)
+                if context is not None:
+                    context.find_root().call_on_close(self.close)
+            self.close()
             self._pimms = Pimms.from_config(self.config_path, sandbox=sandbox)
         return self._pimms
+
+    def close(self) -> None:
+        if self._pimms is not None:
+            self._pimms.close()
+            self._pimms = None
 
 
 pass_state = click.make_pass_decorator(State)

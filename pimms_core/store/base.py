@@ -3,7 +3,8 @@
 `SqliteStore` implements it for one site; a multi-site deployment can implement the same
 protocols on PostgreSQL (the SQL is plain, the state changes are single-row transactions).
 Implementations must be safe for several threads and several processes at once, and must make
-every write durable before returning (the outbox promise rests on it).
+every write durable before returning (the outbox promise rests on it), except the journal rows
+handed to `Journal.defer`, which may be written a fraction of a second later.
 """
 
 from __future__ import annotations
@@ -126,7 +127,18 @@ class Journal(Protocol):
     """The audit trail: one row per operation, append-only (the database refuses changes)."""
 
     def append(self, entry: JournalEntry) -> JournalEntry:
-        """Add a row; returns it with its id."""
+        """Add a row now, after any deferred ones (so the journal keeps its order); returns it
+        with its id."""
+        ...
+
+    def defer(self, entry: JournalEntry) -> None:
+        """Add a row soon: within a fraction of a second, in a batch (for the rows of
+        read-only operations, which should not wait for a transaction each). A backend may
+        write it at once."""
+        ...
+
+    def flush(self) -> None:
+        """Write every deferred row now (`list` does it first, so it sees them)."""
         ...
 
     def list(

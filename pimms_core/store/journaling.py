@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from types import TracebackType
 
 from pimms_core.errors import (
     ConfigError,
@@ -93,32 +93,57 @@ class OperationRecord:
         )
 
 
-@contextmanager
-def journaled(
-    journal: Callable[[], Journal],
-    operation: str,
-    partner: str | None,
-    call: CallContext,
-    *,
-    plugin_of: Callable[[str], PluginRef | None] = lambda _partner: None,
-) -> Iterator[OperationRecord]:
-    """Journal the operation run in the block (its outcome, error type and duration)."""
-    record = OperationRecord(operation, partner, call)
-    started = time.perf_counter()
-    try:
-        yield record
-    except BaseException as exc:
-        record.failed(exc)
-        raise
-    finally:
-        if record.plugin is None and partner:
-            record.plugin = plugin_of(partner)
-        write(journal, record.entry((time.perf_counter() - started) * 1000))
+class Journaled:
+    """`with Journaled(...) as record:` journals the operation run in the block (its outcome,
+    error type and duration), raised errors included.
+
+    `deferred` rows (read-only operations) are written behind, in batches (`Journal.defer`).
+    A class rather than a generator context manager: it wraps every lookup, and costs less.
+    """
+
+    __slots__ = ("_deferred", "_journal", "_plugin_of", "_started", "record")
+
+    def __init__(
+        self,
+        journal: Callable[[], Journal],
+        operation: str,
+        partner: str | None,
+        call: CallContext,
+        *,
+        plugin_of: Callable[[str], PluginRef | None] = lambda _partner: None,
+        deferred: bool = False,
+    ) -> None:
+        self._journal = journal
+        self._plugin_of = plugin_of
+        self._deferred = deferred
+        self.record = OperationRecord(operation, partner, call)
+        self._started = 0.0
+
+    def __enter__(self) -> OperationRecord:
+        self._started = time.perf_counter()
+        return self.record
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        record = self.record
+        if exc is not None:
+            record.failed(exc)
+        if record.plugin is None and record.partner != "(invalid)" and record.partner:
+            record.plugin = self._plugin_of(record.partner)
+        duration_ms = (time.perf_counter() - self._started) * 1000
+        write(self._journal, record.entry(duration_ms), deferred=self._deferred)
 
 
-def write(journal: Callable[[], Journal], entry: JournalEntry) -> None:
+def write(journal: Callable[[], Journal], entry: JournalEntry, *, deferred: bool = False) -> None:
     try:
-        journal().append(entry)
+        if deferred:
+            journal().defer(entry)
+        else:
+            journal().append(entry)
     except Exception as exc:
         logger.error(
             "the journal could not record a %s operation (%s)", entry.operation, type(exc).__name__

@@ -1,0 +1,171 @@
+"""The write-behind buffer of the journal: rows written in order, in batches, soon, and never
+dropped silently; and the SQLite journal built on it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from pimms_core.store import JournalEntry, open_store
+from pimms_core.store.write_behind import WriteBehind
+
+WAIT = 5.0
+"""Seconds a test waits for the writer thread before failing (it takes milliseconds)."""
+
+
+class Sink:
+    """A `write` function that records its batches, and can be told to fail."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.failing: Exception | None = None
+        self.wrote = threading.Event()
+
+    def __call__(self, rows: list[int]) -> None:
+        if self.failing is not None:
+            raise self.failing
+        self.batches.append(list(rows))
+        self.wrote.set()
+
+    @property
+    def rows(self) -> list[int]:
+        return [row for batch in self.batches for row in batch]
+
+
+def test_rows_are_written_by_the_writer_within_the_interval_in_order() -> None:
+    sink = Sink()
+    buffer = WriteBehind(sink, name="test", interval=0.05, batch=1000)
+    for row in range(5):
+        buffer.defer(row)
+    assert sink.wrote.wait(WAIT)
+    assert sink.batches == [[0, 1, 2, 3, 4]]
+    assert buffer.waiting == 0
+    buffer.close()
+
+
+def test_a_full_batch_is_written_without_waiting_for_the_interval() -> None:
+    sink = Sink()
+    buffer = WriteBehind(sink, name="test", interval=3600, batch=3)
+    for row in range(3):
+        buffer.defer(row)
+    assert sink.wrote.wait(WAIT)
+    assert sink.rows == [0, 1, 2]
+    buffer.close()
+
+
+def test_flush_writes_everything_now_and_close_writes_the_rest() -> None:
+    sink = Sink()
+    buffer = WriteBehind(sink, name="test", interval=3600, batch=1000)
+    buffer.defer(1)
+    buffer.defer(2)
+    buffer.flush()
+    assert sink.batches == [[1, 2]]
+    buffer.flush()  # nothing waits: nothing written
+    buffer.defer(3)
+    buffer.close()
+    assert sink.batches == [[1, 2], [3]]
+    with pytest.raises(RuntimeError, match="the test is closed"):
+        buffer.defer(4)
+
+
+def test_rows_that_cannot_be_written_are_kept_logged_and_written_later(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sink = Sink()
+    sink.failing = OSError("disk full at /secret/path")
+    buffer = WriteBehind(sink, name="test", interval=0.02, batch=1000)
+    with caplog.at_level(logging.ERROR, logger="pimms.store"):
+        buffer.defer(1)
+        buffer.defer(2)
+        with pytest.raises(OSError):
+            buffer.flush()
+        assert buffer.waiting == 2
+        deadline = threading.Event()
+        for _ in range(250):  # the writer tries too, and logs each failure
+            if "could not write 2 rows (OSError)" in caplog.text:
+                break
+            deadline.wait(0.02)
+        sink.failing = None
+        assert sink.wrote.wait(WAIT)
+    assert sink.rows == [1, 2]
+    assert "the test could not write 2 rows (OSError)" in caplog.text
+    assert "/secret/path" not in caplog.text
+    buffer.close()
+
+
+def test_beyond_capacity_the_oldest_rows_are_dropped_and_said_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sink = Sink()
+    buffer = WriteBehind(sink, name="test", interval=3600, batch=1000, capacity=3)
+    for row in range(2):
+        buffer.defer(row)
+    with caplog.at_level(logging.ERROR, logger="pimms.store"):
+        buffer.give_back([10, 11])  # as a failed write of older rows would
+    assert "the test dropped 1 rows it could not write" in caplog.text
+    buffer.flush()
+    assert sink.rows == [11, 0, 1]
+    buffer.close()
+
+
+def entry(operation: str) -> JournalEntry:
+    return JournalEntry(
+        at=datetime.now(UTC),
+        site_id="lyon-8",
+        agent_id="agent",
+        operation=operation,
+        outcome="ok",
+        duration_ms=1.0,
+        correlation_id="c",
+        partner="edf",
+    )
+
+
+def test_the_sqlite_journal_keeps_order_between_deferred_and_appended_rows(
+    tmp_path: Path,
+) -> None:
+    store = open_store(tmp_path / "pimms.sqlite3")
+    store.journal.defer(entry("lookup_account"))
+    store.journal.defer(entry("claim_status"))
+    appended = store.journal.append(entry("open_claim"))
+    store.journal.defer(entry("lookup_account"))
+    listed = store.journal.list()
+    assert [(row.id, row.operation) for row in listed] == [
+        (1, "lookup_account"),
+        (2, "claim_status"),
+        (3, "open_claim"),
+        (4, "lookup_account"),
+    ]
+    assert appended == listed[2]
+    store.close()
+
+
+def test_closing_the_store_writes_the_deferred_rows(tmp_path: Path) -> None:
+    path = tmp_path / "pimms.sqlite3"
+    store = open_store(path)
+    for _ in range(3):
+        store.journal.defer(entry("lookup_account"))
+    store.close()
+    with open_store(path) as reopened:
+        assert [row.operation for row in reopened.journal.list()] == ["lookup_account"] * 3
+
+
+def test_deferred_rows_reach_another_connection_without_a_flush(tmp_path: Path) -> None:
+    path = tmp_path / "pimms.sqlite3"
+    store = open_store(path)
+    reader = open_store(path)
+    store.journal.defer(entry("lookup_account"))
+    seen: list[JournalEntry] = []
+    pause = threading.Event()
+    for _ in range(250):
+        seen = reader.journal.list()
+        if seen:
+            break
+        pause.wait(0.02)
+    assert [row.operation for row in seen] == ["lookup_account"]
+    reader.close()
+    store.close()

@@ -85,6 +85,11 @@ class CircuitBreaker:
         with self._lock:
             return max(self._remaining(), 0.0) if self._state is CircuitState.OPEN else None
 
+    def _closed(self) -> bool:
+        """A read without the lock (one attribute: atomic), for the fast paths; the slow
+        paths look again under the lock."""
+        return self._state is CircuitState.CLOSED
+
     def _remaining(self) -> float:
         return self._opened_at + self._cooldown - self._clock()
 
@@ -98,6 +103,8 @@ class CircuitBreaker:
 
     def before_call(self) -> None:
         """Let a call through, or raise `CircuitOpen` (nothing is sent)."""
+        if self._closed():  # the common case, read without the lock
+            return
         with self._lock:
             if self._state is CircuitState.CLOSED:
                 return
@@ -108,6 +115,8 @@ class CircuitBreaker:
             self._probing = True
 
     def record_success(self) -> None:
+        if self._closed() and self._failures == 0:
+            return  # nothing to change: the common case, read without the lock
         with self._lock:
             was_down = self._state is not CircuitState.CLOSED
             self._state = CircuitState.CLOSED

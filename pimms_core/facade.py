@@ -22,7 +22,6 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -61,6 +60,7 @@ from pimms_core.models import (
     PartnerInfo,
     PluginRef,
     QueuedClaim,
+    new_correlation_id,
 )
 from pimms_core.plugins import LoadError, PluginHost
 from pimms_core.policy import PartnerGuard, RetryPolicy
@@ -76,7 +76,7 @@ from pimms_core.store.delivery import (
     pending_reason,
     queued_claim,
 )
-from pimms_core.store.journaling import OperationRecord, journaled
+from pimms_core.store.journaling import Journaled
 from pimms_core.store.records import LedgerEntry, OutboxEntry, utc_now
 from pimms_core.store.sqlite import SqliteStore
 from pimms_core.transport import build_client, environment_proxy, sandbox_base_url
@@ -192,8 +192,9 @@ class Pimms:
     ) -> Account:
         """Find an account. Raises `InvalidReference` (nothing sent) if the format is wrong."""
         call = self._call(call)
-        with self._journaled("lookup_account", partner, call) as record:
-            REDACTOR.add_personal([last_name])
+        with self._journaled("lookup_account", partner, call, deferred=True) as record:
+            if last_name:
+                REDACTOR.add_personal([last_name])
             info = self._require(partner, Operation.LOOKUP_ACCOUNT)
             reference = self._check_reference(info, reference)
             record.account = reference
@@ -291,7 +292,7 @@ class Pimms:
     ) -> ClaimStatus:
         """Where a claim stands now (recorded in the ledger when the claim is there)."""
         call = self._call(call)
-        with self._journaled("claim_status", partner, call) as record:
+        with self._journaled("claim_status", partner, call, deferred=True) as record:
             self._require(partner, Operation.CLAIM_STATUS)
             claim_ref = claim_ref.strip()
             if not _CLAIM_REF.fullmatch(claim_ref):
@@ -542,17 +543,25 @@ class Pimms:
 
     def _call(self, call: CallContext | None) -> CallContext:
         """The call's context, completed: this site's id, and a correlation id of its own."""
-        call = call or CallContext(site_id=self.config.site_id)
+        if call is None:
+            return CallContext(site_id=self.config.site_id, correlation_id=new_correlation_id())
         if not call.correlation_id:
-            call = attrs.evolve(call, correlation_id=uuid.uuid4().hex[:16])
+            call = attrs.evolve(call, correlation_id=new_correlation_id())
         if call.site_id == "local" and self.config.site_id != "local":
             call = attrs.evolve(call, site_id=self.config.site_id)
         return call
 
     def _journaled(
-        self, operation: str, partner: str | None, call: CallContext
-    ) -> AbstractContextManager[OperationRecord]:
-        return journaled(lambda: self.store.journal, operation, partner, call, plugin_of=self._ref)
+        self, operation: str, partner: str | None, call: CallContext, *, deferred: bool = False
+    ) -> Journaled:
+        return Journaled(
+            lambda: self.store.journal,
+            operation,
+            partner,
+            call,
+            plugin_of=self._ref,
+            deferred=deferred,
+        )
 
     def _ref(self, partner_id: str) -> PluginRef | None:
         try:
@@ -595,7 +604,7 @@ class Pimms:
             with self._lock:
                 context = self._contexts.get(partner_id) or self._build_context(partner_id)
                 self._contexts[partner_id] = context
-        return attrs.evolve(context, call=call)
+        return PartnerContext(context.info, context.settings, context.http, context.mode, call)
 
     def _build_context(self, partner_id: str) -> PartnerContext:
         info = self.host.partner(partner_id).info

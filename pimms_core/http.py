@@ -9,6 +9,7 @@ Retry-After, other 4xx per the plugin's choice); `json_body` reads JSON or raise
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -28,6 +29,8 @@ ErrorFactory = Callable[[str], PimmsError]
 """Builds an error for a partner id (an error class taking the partner id fits)."""
 
 RETRY_AFTER_CAP = 3600.0
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~-]+")
+"""Text `quote` leaves as it is: most references are, and skip it."""
 
 
 def url_path(template: str, *values: str) -> str:
@@ -36,7 +39,12 @@ def url_path(template: str, *values: str) -> str:
     >>> url_path("/accounts/{}", "../admin?x=1")
     '/accounts/..%2Fadmin%3Fx%3D1'
     """
-    return template.format(*(quote(str(value), safe="") for value in values))
+    return template.format(
+        *(
+            value if _URL_SAFE.fullmatch(value) else quote(value, safe="")
+            for value in map(str, values)
+        )
+    )
 
 
 def retry_after(response: httpx.Response) -> float | None:

@@ -31,7 +31,9 @@ class QuotaLimiter:
         to wait before asking again, counting nothing."""
         with self._lock:
             now = self._clock()
-            window = self._hits.setdefault(key, deque())
+            window = self._hits.get(key)
+            if window is None:
+                window = self._hits[key] = deque()
             while window and now - window[0] >= self.seconds:
                 window.popleft()
             if len(window) >= self.calls:

@@ -30,7 +30,6 @@ so a run stopped half-way can be resumed where it stopped.
 from __future__ import annotations
 
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -40,7 +39,7 @@ from attrs import define, field, frozen
 
 from pimms_core.errors import PimmsError
 from pimms_core.fanout import Job, partner_limit, run_jobs
-from pimms_core.models import CallContext, ClaimState, ClaimStatus
+from pimms_core.models import CallContext, ClaimState, ClaimStatus, new_correlation_id
 from pimms_core.quota import Budget
 
 if TYPE_CHECKING:
@@ -193,7 +192,7 @@ class Refresh:
         self.call = call or CallContext(
             site_id=pimms.config.site_id,
             agent_id=REFRESH_AGENT,
-            correlation_id=f"refresh-{uuid.uuid4().hex[:12]}",
+            correlation_id=f"refresh-{new_correlation_id()[:12]}",
         )
         if partner is not None:
             pimms.info(partner)  # UnknownPartner, listing the installed ones

@@ -56,13 +56,17 @@ def build_client(
     `DEADLINE_FACTOR * timeout`: httpx's timeouts bound each read, so a partner dripping one
     byte at a time would otherwise hold a call for ever.
     """
-    on_request: list[Callable[[httpx.Request], Any]] = (
-        [_stamp] if budget is None else [lambda _request: budget.acquire(), _stamp]
-    )
-    inner: httpx.BaseTransport = (
+    on_request: list[Callable[[httpx.Request], Any]] = [_stamp]
+    if budget is not None:
+        on_request.insert(0, lambda _request: budget.acquire())
+    # The deadline guards against a peer that drips its answer: a network matter. An
+    # in-process simulator answers at once, and its exchanges skip that layer.
+    transport: httpx.BaseTransport = (
         httpx.WSGITransport(app=wsgi_app)
         if wsgi_app is not None
-        else httpx.HTTPTransport(verify=_tls_context(), proxy=proxy)
+        else DeadlineTransport(
+            httpx.HTTPTransport(verify=_tls_context(), proxy=proxy), DEADLINE_FACTOR * timeout
+        )
     )
     client = httpx.Client(
         base_url=base_url,
@@ -73,7 +77,7 @@ def build_client(
             "Accept": "application/json",
         },
         follow_redirects=False,
-        transport=DeadlineTransport(inner, DEADLINE_FACTOR * timeout),
+        transport=transport,
         event_hooks={
             "request": on_request,
             "response": [lambda response: _log_response(partner_id, response)],
@@ -143,12 +147,15 @@ def _tls_context() -> ssl.SSLContext:
 
 
 def _stamp(request: httpx.Request) -> None:
-    request.extensions["pimms_started"] = time.perf_counter()
+    if logger.isEnabledFor(logging.DEBUG):  # the time is only for the debug line
+        request.extensions["pimms_started"] = time.perf_counter()
 
 
 def _log_response(partner_id: str, response: httpx.Response) -> None:
     """One line per exchange: method, status, time. Never the path, query, headers or body,
     which may carry a reference, a name or a credential."""
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
     started: Any = response.request.extensions.get("pimms_started")
     elapsed = (time.perf_counter() - started) * 1000 if started else 0.0
     logger.debug(

@@ -183,14 +183,13 @@ def test_requests_in_flight_stay_within_the_limit(acme: respx.MockRouter) -> Non
 
 def test_a_caller_past_its_deadline_does_not_wait_for_a_slot() -> None:
     limit = ConcurrencyLimit("acme", 1)
-    with limit.slot():
-        started = time.monotonic()
-        with (
-            pytest.raises(PartnerUnavailable, match="1 calls to it are already in progress"),
-            limit.slot(deadline=time.monotonic() + 0.05),
-        ):
-            pass
-        assert time.monotonic() - started < 1.0
+    limit.acquire()
+    started = time.monotonic()
+    with pytest.raises(PartnerUnavailable, match="1 calls to it are already in progress"):
+        limit.acquire(deadline=time.monotonic() + 0.05)
+    assert time.monotonic() - started < 1.0
+    limit.release()
+    limit.acquire(deadline=time.monotonic() + 0.05)  # the slot given back is free again
 
 
 def test_bad_breaker_settings_are_refused() -> None:

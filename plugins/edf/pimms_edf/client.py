@@ -77,9 +77,10 @@ def fetch_customer(partner: PartnerContext, reference: str) -> Payload:
 
 def lookup_account(partner: PartnerContext, query: AccountQuery) -> Account:
     customer = fetch_customer(partner, query.reference)
-    services = [_service(point) for point in customer.objects("usage_points")]
+    points = customer.objects("usage_points")
+    services = [_service(point) for point in points]
     first_address = next(
-        (_address(p) for p in customer.objects("usage_points") if p.has("usage_point_addresses")),
+        (_address(p) for p in points if p.has("usage_point_addresses")),
         None,
     )
     balance = customer.opt_obj("balance")

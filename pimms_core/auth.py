@@ -49,8 +49,8 @@ class TokenAuth(httpx.Auth):
     def __init__(self, partner: str, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.partner = partner
         self._clock = clock
-        self._token: str | None = None
-        self._expires_at = 0.0
+        self._session: tuple[str | None, float] = (None, 0.0)
+        """The token and when it stops being used: one tuple, replaced whole."""
         self._lock = threading.Lock()
         self.logins = 0
         """How many times a token was fetched (tests check that tokens are reused)."""
@@ -85,16 +85,18 @@ class TokenAuth(httpx.Auth):
         response = yield request
         if self.is_expired(response):
             with self._lock:
-                if self._token == token:
-                    self._token = None
+                if self._session[0] == token:
+                    self._session = (None, 0.0)
             self.sign(request, self._store((yield self.token_request(request))))
             yield request
 
     def _current(self) -> str | None:
-        with self._lock:
-            if self._token is not None and self._clock() < self._expires_at:
-                return self._token
-            return None
+        # Read without the lock: a stale read only means one more login. Both values come
+        # from one tuple, so a token is never paired with another token's expiry.
+        token, expires_at = self._session
+        if token is not None and self._clock() < expires_at:
+            return token
+        return None
 
     def _store(self, response: httpx.Response) -> str:
         """Read a login answer; refused credentials are `PartnerAuthError`, never retried."""
@@ -111,8 +113,7 @@ class TokenAuth(httpx.Auth):
         if not token:
             raise PartnerProtocolError(self.partner, "the login answer holds no token")
         with self._lock:
-            self._token = token
-            self._expires_at = self._clock() + max(lifetime - self.expiry_margin, 0.0)
+            self._session = (token, self._clock() + max(lifetime - self.expiry_margin, 0.0))
             self.logins += 1
         return token
 

@@ -229,6 +229,22 @@ def _invoke_once(
         raise _plugin_error(
             ref, partner.id, f"{hook_name} returned a result for partner {result.partner!r}"
         )
+    return _attributed(result, ref)
+
+
+def _attributed(result: T, ref: PluginRef) -> T:
+    """`result`, naming the plugin that made it.
+
+    A result the plugin has just built for this call, and left unattributed, is stamped in
+    place: nobody else has seen it yet, and a copy (`attrs.evolve`, which also runs every
+    validator again) would cost more than the rest of the core's routing. One that already
+    names a plugin (a constant the plugin hands out, stamped by an earlier call) is copied.
+    """
+    if result.plugin is None:
+        object.__setattr__(result, "plugin", ref)
+        return result
+    if result.plugin == ref:
+        return result
     return attrs.evolve(result, plugin=ref)
 
 

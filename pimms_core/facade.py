@@ -67,7 +67,7 @@ from pimms_core.policy import PartnerGuard, RetryPolicy
 from pimms_core.quota import Budget
 from pimms_core.redaction import REDACTOR
 from pimms_core.sandbox import SandboxState
-from pimms_core.store.base import Store
+from pimms_core.store.base import Journal, Store
 from pimms_core.store.delivery import (
     DEFINITIVE,
     Deliverer,
@@ -555,13 +555,11 @@ class Pimms:
         self, operation: str, partner: str | None, call: CallContext, *, deferred: bool = False
     ) -> Journaled:
         return Journaled(
-            lambda: self.store.journal,
-            operation,
-            partner,
-            call,
-            plugin_of=self._ref,
-            deferred=deferred,
+            self._open_journal, operation, partner, call, plugin_of=self._ref, deferred=deferred
         )
+
+    def _open_journal(self) -> Journal:
+        return self.store.journal
 
     def _ref(self, partner_id: str) -> PluginRef | None:
         try:

@@ -39,12 +39,11 @@ def url_path(template: str, *values: str) -> str:
     >>> url_path("/accounts/{}", "../admin?x=1")
     '/accounts/..%2Fadmin%3Fx%3D1'
     """
-    return template.format(
-        *(
-            value if _URL_SAFE.fullmatch(value) else quote(value, safe="")
-            for value in map(str, values)
-        )
-    )
+    return template.format(*[_quoted(str(value)) for value in values])
+
+
+def _quoted(value: str) -> str:
+    return value if _URL_SAFE.fullmatch(value) else quote(value, safe="")
 
 
 def retry_after(response: httpx.Response) -> float | None:

@@ -34,10 +34,11 @@ class QuotaLimiter:
             window = self._hits.get(key)
             if window is None:
                 window = self._hits[key] = deque()
-            while window and now - window[0] >= self.seconds:
+            horizon = now - self.seconds  # hits at or before it are out of the window
+            while window and window[0] <= horizon:
                 window.popleft()
             if len(window) >= self.calls:
-                return max(self.seconds - (now - window[0]), 1e-3)
+                return max(window[0] - horizon, 1e-3)
             window.append(now)
             return 0.0
 

@@ -179,6 +179,31 @@ class OtherPartner(AcmePlugin):
         return Account("someone-else", query.reference, "x", "active")
 
 
+SHARED = Account("acme", "12345678", "x", "active")
+
+
+class HandsOutOneObject(AcmePlugin):
+    """A plugin that returns the same object every time (a constant, a cache)."""
+
+    @hookimpl
+    def pimms_lookup_account(self, partner, query):  # type: ignore[no-untyped-def]
+        return SHARED
+
+
+def test_a_result_is_attributed_to_each_plugin_that_hands_it_out() -> None:
+    pimms = live(host_with((HandsOutOneObject(), "acme")), "acme")
+    first = pimms.lookup_account("acme", "12345678")
+    assert first.plugin == PluginRef("pimms-acme", "1.0", "acme")
+    other_host = PluginHost(
+        use_entry_points=False,
+        plugins=[(HandsOutOneObject(), PluginRef("pimms-acme", "2.0", "acme"))],
+        env={},
+    )
+    second = live(other_host, "acme").lookup_account("acme", "12345678")
+    assert second.plugin == PluginRef("pimms-acme", "2.0", "acme")
+    assert first.plugin == PluginRef("pimms-acme", "1.0", "acme")  # not restamped
+
+
 @pytest.mark.parametrize(
     ("plugin", "words"),
     [

@@ -169,3 +169,21 @@ def test_deferred_rows_reach_another_connection_without_a_flush(tmp_path: Path) 
     assert [row.operation for row in seen] == ["lookup_account"]
     reader.close()
     store.close()
+
+
+def test_a_deferred_row_made_when_written_and_one_that_cannot_be_made_is_dropped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = open_store(tmp_path / "pimms.sqlite3")
+
+    def broken() -> JournalEntry:
+        raise ValueError("a bug in the maker")
+
+    store.journal.defer(lambda: entry("lookup_account"))
+    store.journal.defer(broken)
+    store.journal.defer(entry("claim_status"))
+    with caplog.at_level(logging.ERROR, logger="pimms.store"):
+        listed = store.journal.list()
+    assert [row.operation for row in listed] == ["lookup_account", "claim_status"]
+    assert "a journal row could not be made (ValueError): it is lost" in caplog.text
+    store.close()

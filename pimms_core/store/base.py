@@ -9,7 +9,7 @@ handed to `Journal.defer`, which may be written a fraction of a second later.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Protocol
 
@@ -131,10 +131,14 @@ class Journal(Protocol):
         with its id."""
         ...
 
-    def defer(self, entry: JournalEntry) -> None:
+    def defer(self, entry: JournalEntry | Callable[[], JournalEntry]) -> None:
         """Add a row soon: within a fraction of a second, in a batch (for the rows of
         read-only operations, which should not wait for a transaction each). A backend may
-        write it at once."""
+        write it at once.
+
+        `entry` may be a function that makes the row, called when the row is written: the
+        caller's thread is spared building it (a function that raises loses its row, and
+        the loss is logged)."""
         ...
 
     def flush(self) -> None:

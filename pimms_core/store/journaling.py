@@ -1,6 +1,6 @@
 """Writing one journal row per operation, whatever the operation's fate.
 
-The facade wraps each operation in `journaled(...)`: the row is written when the operation
+The facade wraps each operation in `Journaled(...)`: the row is written when the operation
 ends, by a result, a queued claim or an error, with its duration. Why plain code in the call
 layer rather than a pluggy wrapper around the hooks: an operation refused before any hook runs
 (a bad reference, an unknown partner, a circuit open) must be journaled too, and so must the
@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from types import TracebackType
 
 from pimms_core.errors import (
@@ -27,7 +28,7 @@ from pimms_core.models import CallContext, OutboxState, PluginRef
 from pimms_core.redaction import logger as redacted_logger
 from pimms_core.store.base import Journal
 from pimms_core.store.delivery import DeliveryOutcome
-from pimms_core.store.records import JournalEntry, utc_now
+from pimms_core.store.records import JournalEntry
 
 logger = redacted_logger("pimms.journal")
 
@@ -36,12 +37,54 @@ REFUSED = (InvalidInput, UnknownPartner, UnsupportedOperation, ConfigError)
 """Errors raised before anything is sent: the journal says `refused`."""
 
 
-class OperationRecord:
-    """What the journal will say about one operation, filled in as it goes."""
+class Journaled:
+    """What the journal will say about one operation, filled in as it goes; as a context
+    manager, it writes that row when the block ends, raised errors included.
 
-    def __init__(self, operation: str, partner: str | None, call: CallContext) -> None:
+    ```python
+    with Journaled(journal, "lookup_account", "edf", call, deferred=True) as record:
+        record.account = reference
+        ...
+    ```
+
+    `deferred` rows (read-only operations) are written behind, in batches (`Journal.defer`).
+    One slotted object rather than a generator context manager and a record: it wraps every
+    lookup.
+    """
+
+    __slots__ = (
+        "_deferred",
+        "_duration_ms",
+        "_ended_at",
+        "_journal",
+        "_plugin_of",
+        "_started",
+        "account",
+        "call",
+        "error_type",
+        "local_ref",
+        "operation",
+        "outcome",
+        "partner",
+        "plugin",
+    )
+
+    def __init__(
+        self,
+        journal: Callable[[], Journal],
+        operation: str,
+        partner: str | None,
+        call: CallContext,
+        *,
+        plugin_of: Callable[[str], PluginRef | None] | None = None,
+        deferred: bool = False,
+    ) -> None:
+        self._journal = journal
+        self._plugin_of = plugin_of
+        self._deferred = deferred
+        self._started = self._ended_at = self._duration_ms = 0.0
         self.operation = operation
-        self.partner = partner if partner and _PARTNER_ID.fullmatch(partner) else "(invalid)"
+        self.partner = partner
         self.call = call
         self.account: str | None = None
         """The account reference, once it is known to be well formed (masked when written)."""
@@ -75,53 +118,31 @@ class OperationRecord:
             self.error_type = outcome.error.code
             self.plugin = self.plugin or outcome.error.plugin
 
-    def entry(self, duration_ms: float) -> JournalEntry:
+    def entry(self) -> JournalEntry:
+        """The row, once the operation has ended. For a deferred row, the journal calls this
+        when it writes the batch: the caller's thread only noted the times."""
+        plugin = self.plugin
+        call = self.call
+        partner = self.partner
         return JournalEntry(
-            at=utc_now(),
+            at=datetime.fromtimestamp(self._ended_at, UTC),
             operation=self.operation,
             outcome=self.outcome,
-            duration_ms=duration_ms,
-            site_id=self.call.site_id,
-            agent_id=self.call.agent_id,
-            partner=self.partner,
+            duration_ms=self._duration_ms,
+            site_id=call.site_id,
+            agent_id=call.agent_id,
+            partner=partner if partner and _PARTNER_ID.fullmatch(partner) else "(invalid)",
             account=self.account,
             error_type=self.error_type,
-            correlation_id=self.call.correlation_id,
-            plugin=self.plugin.name if self.plugin else None,
-            plugin_version=self.plugin.version if self.plugin else None,
+            correlation_id=call.correlation_id,
+            plugin=plugin.name if plugin else None,
+            plugin_version=plugin.version if plugin else None,
             local_ref=self.local_ref,
         )
 
-
-class Journaled:
-    """`with Journaled(...) as record:` journals the operation run in the block (its outcome,
-    error type and duration), raised errors included.
-
-    `deferred` rows (read-only operations) are written behind, in batches (`Journal.defer`).
-    A class rather than a generator context manager: it wraps every lookup, and costs less.
-    """
-
-    __slots__ = ("_deferred", "_journal", "_plugin_of", "_started", "record")
-
-    def __init__(
-        self,
-        journal: Callable[[], Journal],
-        operation: str,
-        partner: str | None,
-        call: CallContext,
-        *,
-        plugin_of: Callable[[str], PluginRef | None] = lambda _partner: None,
-        deferred: bool = False,
-    ) -> None:
-        self._journal = journal
-        self._plugin_of = plugin_of
-        self._deferred = deferred
-        self.record = OperationRecord(operation, partner, call)
-        self._started = 0.0
-
-    def __enter__(self) -> OperationRecord:
+    def __enter__(self) -> Journaled:
         self._started = time.perf_counter()
-        return self.record
+        return self
 
     def __exit__(
         self,
@@ -129,22 +150,20 @@ class Journaled:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        record = self.record
+        self._duration_ms = (time.perf_counter() - self._started) * 1000
+        self._ended_at = time.time()
         if exc is not None:
-            record.failed(exc)
-        if record.plugin is None and record.partner != "(invalid)" and record.partner:
-            record.plugin = self._plugin_of(record.partner)
-        duration_ms = (time.perf_counter() - self._started) * 1000
-        write(self._journal, record.entry(duration_ms), deferred=self._deferred)
-
-
-def write(journal: Callable[[], Journal], entry: JournalEntry, *, deferred: bool = False) -> None:
-    try:
-        if deferred:
-            journal().defer(entry)
-        else:
-            journal().append(entry)
-    except Exception as exc:
-        logger.error(
-            "the journal could not record a %s operation (%s)", entry.operation, type(exc).__name__
-        )
+            self.failed(exc)
+        if self.plugin is None and self._plugin_of is not None and self.partner:
+            self.plugin = self._plugin_of(self.partner)
+        try:
+            if self._deferred:
+                self._journal().defer(self.entry)
+            else:
+                self._journal().append(self.entry())
+        except Exception as error:
+            logger.error(
+                "the journal could not record a %s operation (%s)",
+                self.operation,
+                type(error).__name__,
+            )

@@ -23,9 +23,11 @@ takes milliseconds, and no lock is held while a partner is called.
 
 from __future__ import annotations
 
+import functools
+import operator
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -142,7 +144,7 @@ def _ts(value: datetime | None) -> str | None:
     """A timestamp as sortable text: aware ones in UTC with microseconds, naive ones as given."""
     if value is None:
         return None
-    if value.tzinfo is not None:
+    if value.tzinfo is not None and value.tzinfo is not UTC:
         value = value.astimezone(UTC)
     return value.isoformat(timespec="microseconds")
 
@@ -552,46 +554,75 @@ class SqliteOutbox:
 
 
 _JOURNAL_COLUMNS = (
-    "at, site_id, agent_id, partner, operation, account, outcome, error_type, duration_ms, "
+    "at, duration_ms, site_id, agent_id, partner, operation, account, outcome, error_type, "
     "correlation_id, plugin, plugin_version, local_ref"
 )
 _JOURNAL_WIDTH = _JOURNAL_COLUMNS.count(",") + 1
 _JOURNAL_INSERT = (
     f"INSERT INTO journal ({_JOURNAL_COLUMNS}) VALUES ({', '.join('?' * _JOURNAL_WIDTH)})"
 )
-_JOURNAL_CHUNK = 64
-"""Rows per INSERT statement when writing a batch (64 x 13 parameters: under the 999 of the
-oldest SQLite builds)."""
 
 
-def _insert_journal_rows(tx: sqlite3.Connection, entries: Sequence[JournalEntry]) -> None:
-    """Rows written `_JOURNAL_CHUNK` to a statement rather than one by one (`executemany`):
-    SQLite lets go of the GIL at each statement, and a writer thread taking it back while
-    the site's threads run waits up to 5 ms each time; one statement per row made a batch of
-    250 rows take a second and a half."""
-    for start in range(0, len(entries), _JOURNAL_CHUNK):
-        chunk = entries[start : start + _JOURNAL_CHUNK]
-        values = ", ".join([f"({', '.join('?' * _JOURNAL_WIDTH)})"] * len(chunk))
-        params = [value for entry in chunk for value in _journal_row(entry)]
-        tx.execute(f"INSERT INTO journal ({_JOURNAL_COLUMNS}) VALUES {values}", params)
+@functools.lru_cache(maxsize=64)
+def _journal_insert(rows: int) -> str:
+    """One INSERT statement for `rows` rows."""
+    values = ", ".join([f"({', '.join('?' * _JOURNAL_WIDTH)})"] * rows)
+    return f"INSERT INTO journal ({_JOURNAL_COLUMNS}) VALUES {values}"
+
+
+def _made(entries: Iterable[JournalEntry | Callable[[], JournalEntry]]) -> list[JournalEntry]:
+    """The entries, the deferred ones made now; one whose maker fails is dropped and said so
+    (a bug: it must not hold up the rows after it)."""
+    made = []
+    for entry in entries:
+        if isinstance(entry, JournalEntry):
+            made.append(entry)
+            continue
+        try:
+            made.append(entry())
+        except Exception as exc:
+            logger.error("a journal row could not be made (%s): it is lost", type(exc).__name__)
+    return made
+
+
+def _insert_journal_rows(
+    tx: sqlite3.Connection, pending: Sequence[JournalEntry | Callable[[], JournalEntry]]
+) -> None:
+    """Rows written many to a statement, not one by one (`executemany`).
+
+    SQLite lets go of the GIL at each statement, and a writer thread taking it back while the
+    site's threads run waits up to 5 ms each time: one statement a row made a batch of 250
+    rows take a second and a half. Each statement carries as many rows as the build of
+    SQLite allows parameters (999 on the oldest, 32766 since 3.32), up to 256.
+    """
+    entries = _made(pending)
+    limit = tx.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    chunk = max(1, min(256, limit // _JOURNAL_WIDTH))
+    for start in range(0, len(entries), chunk):
+        rows = entries[start : start + chunk]
+        params = [value for entry in rows for value in _journal_row(entry)]
+        tx.execute(_journal_insert(len(rows)), params)
+
+
+_JOURNAL_FIELDS = operator.attrgetter(
+    "site_id",
+    "agent_id",
+    "partner",
+    "operation",
+    "account",
+    "outcome",
+    "error_type",
+    "correlation_id",
+    "plugin",
+    "plugin_version",
+    "local_ref",
+)
+"""The columns of `_JOURNAL_COLUMNS` after `at` and `duration_ms`, read in one C call: the
+writer thread holds the GIL while it turns entries into rows, and the site's threads wait."""
 
 
 def _journal_row(entry: JournalEntry) -> tuple[Any, ...]:
-    return (
-        _ts(entry.at),
-        entry.site_id,
-        entry.agent_id,
-        entry.partner,
-        entry.operation,
-        entry.account,
-        entry.outcome,
-        entry.error_type,
-        round(entry.duration_ms, 3),
-        entry.correlation_id,
-        entry.plugin,
-        entry.plugin_version,
-        entry.local_ref,
-    )
+    return (_ts(entry.at), round(entry.duration_ms, 3), *_JOURNAL_FIELDS(entry))
 
 
 class SqliteJournal:
@@ -599,16 +630,16 @@ class SqliteJournal:
 
     def __init__(self, store: SqliteStore) -> None:
         self._store = store
-        self._behind: WriteBehind[JournalEntry] = WriteBehind(
+        self._behind: WriteBehind[JournalEntry | Callable[[], JournalEntry]] = WriteBehind(
             self._insert_batch, name="journal", lock=store._lock
         )
 
-    def _insert_batch(self, entries: list[JournalEntry]) -> None:
+    def _insert_batch(self, entries: list[JournalEntry | Callable[[], JournalEntry]]) -> None:
         with self._store.write(durable=False) as tx:
             _insert_journal_rows(tx, entries)
 
     def append(self, entry: JournalEntry) -> JournalEntry:
-        waiting: list[JournalEntry] = []
+        waiting: list[JournalEntry | Callable[[], JournalEntry]] = []
         try:
             with self._store.write(durable=False) as tx:
                 waiting = self._behind.take()  # the rows deferred before this one go first
@@ -619,7 +650,7 @@ class SqliteJournal:
             raise
         return _record(JournalEntry, row)
 
-    def defer(self, entry: JournalEntry) -> None:
+    def defer(self, entry: JournalEntry | Callable[[], JournalEntry]) -> None:
         self._behind.defer(entry)
 
     def flush(self) -> None:

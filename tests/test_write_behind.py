@@ -187,3 +187,24 @@ def test_a_deferred_row_made_when_written_and_one_that_cannot_be_made_is_dropped
     assert [row.operation for row in listed] == ["lookup_account", "claim_status"]
     assert "a journal row could not be made (ValueError): it is lost" in caplog.text
     store.close()
+
+
+def test_an_idle_writer_ends_and_the_next_row_starts_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pimms_core.store import write_behind
+
+    monkeypatch.setattr(write_behind, "IDLE_EXIT", 0.02)
+    sink = Sink()
+    buffer = WriteBehind(sink, name="test", interval=0.01, batch=1000)
+    buffer.defer(1)
+    first = buffer._writer  # started by the first row handed over
+    assert first is not None
+    assert sink.wrote.wait(WAIT)
+    first.join(WAIT)
+    assert not first.is_alive() and buffer._writer is None
+    sink.wrote.clear()
+    buffer.defer(2)
+    assert sink.wrote.wait(WAIT)
+    assert sink.rows == [1, 2]
+    buffer.close()

@@ -36,6 +36,9 @@ DEFAULT_INTERVAL = 0.2
 """Seconds a row may wait before it is written."""
 DEFAULT_BATCH = 256
 """Rows that, once waiting, are written at once without waiting for the interval."""
+IDLE_EXIT = 30.0
+"""Seconds without a row after which the writer thread ends (a buffer nobody closes does not
+keep a thread, and what it holds, for ever)."""
 DEFAULT_CAPACITY = 50_000
 """Rows kept waiting at most while writes fail (the oldest are dropped beyond)."""
 
@@ -142,14 +145,19 @@ class WriteBehind(Generic[T]):
         with self._pending_lock:
             if self._writer is not None:
                 return
-            self._writer = threading.Thread(
+            writer = self._writer = threading.Thread(
                 target=self._run, name=f"pimms-{self._name}-writer", daemon=True
             )
-        self._writer.start()
+        writer.start()
 
     def _run(self) -> None:
         while True:
-            self._wake.wait()
+            if not self._wake.wait(IDLE_EXIT):
+                with self._pending_lock:
+                    if not self._pending:  # nothing handed over for a while: end; the next
+                        self._writer = None  # row handed over starts a new writer
+                        return
+                continue
             if not self._closing:
                 self._full.wait(self.interval)  # let a batch gather
             self._wake.clear()

@@ -5,8 +5,9 @@ crash with a KeyError that says nothing. `Payload` reads the same path and raise
 `PartnerProtocolError` naming the field (never its value), and tolerates unknown extra fields.
 
 Every account lookup reads dozens of fields through this class, so the success path is kept
-short: one traversal per accessor, an exact-type test before the general checks, and the field
-path of a child kept as a reference to its parent, spelled out only when an error names it.
+short: one traversal per accessor, an exact-type test before the general checks, the field path
+of a child kept as a reference to its parent (spelled out only when an error names it), and
+batch accessors (`opt_texts`, `opt_texts_in`) reading several fields of an object in one call.
 """
 
 from __future__ import annotations
@@ -43,19 +44,19 @@ class Payload:
 
     @classmethod
     def of(cls, response: httpx.Response, partner: str) -> Payload:
-        """The JSON object of an answer (an object, or `PartnerProtocolError`)."""
-        payload = cls(json_body(response, partner), partner)
-        if not isinstance(payload.data, dict):
-            raise PartnerProtocolError(partner, "expected a JSON object in the answer")
-        return payload
+        """The JSON object of an answer (an object, or `PartnerProtocolError`).
 
-    def _child(self, data: Any, keys: tuple[str, ...], index: int | None = None) -> Payload:
-        """A view on `data`, found at `keys` (and `index`): no `__init__`, no path text yet."""
-        child: Payload = _new(Payload)
-        child.data = data
-        child.partner = self.partner
-        child._path = (self, keys, index)
-        return child
+        Every answer read starts here, so the view is built as children are, without the call
+        to `__init__`.
+        """
+        data = json_body(response, partner)
+        if type(data) is not dict and not isinstance(data, dict):
+            raise PartnerProtocolError(partner, "expected a JSON object in the answer")
+        payload: Payload = _new(cls)
+        payload.data = data
+        payload.partner = partner
+        payload._path = ""
+        return payload
 
     def _where(self, keys: tuple[str, ...]) -> str:
         """The dotted path of `keys` under this view: built only for an error message."""
@@ -112,11 +113,15 @@ class Payload:
             value = data.get(keys[0], _MISSING)
         else:
             value = self._get(keys)
-        if not isinstance(value, dict):
+        if type(value) is not dict and not isinstance(value, dict):
             if value is _MISSING or value is None:
                 raise self._missing(keys)
             raise self._wrong(keys, "an object")
-        return self._child(value, keys)
+        child: Payload = _new(Payload)  # no `__init__`, and no path text until an error
+        child.data = value
+        child.partner = self.partner
+        child._path = (self, keys, None)
+        return child
 
     def opt_obj(self, *keys: str) -> Payload | None:
         data = self.data
@@ -126,9 +131,13 @@ class Payload:
             value = self._get(keys)
         if value is _MISSING or value is None:
             return None
-        if not isinstance(value, dict):
+        if type(value) is not dict and not isinstance(value, dict):
             raise self._wrong(keys, "an object")
-        return self._child(value, keys)
+        child: Payload = _new(Payload)  # no `__init__`, and no path text until an error
+        child.data = value
+        child.partner = self.partner
+        child._path = (self, keys, None)
+        return child
 
     def objects(self, *keys: str) -> list[Payload]:
         """A list of objects (an absent or null list is empty)."""
@@ -139,15 +148,20 @@ class Payload:
             value = self._get(keys)
         if value is _MISSING or value is None:
             return []
-        if not isinstance(value, list):
+        if type(value) is not list and not isinstance(value, list):
             raise self._wrong(keys, "a list")
         items = []
+        partner = self.partner
         for index, item in enumerate(value):
-            if not isinstance(item, dict):
+            if type(item) is not dict and not isinstance(item, dict):
                 raise PartnerProtocolError(
-                    self.partner, f"{self._where(keys)}[{index}] is not an object"
+                    partner, f"{self._where(keys)}[{index}] is not an object"
                 )
-            items.append(self._child(item, keys, index))
+            child: Payload = _new(Payload)
+            child.data = item
+            child.partner = partner
+            child._path = (self, keys, index)
+            items.append(child)
         return items
 
     def __iter__(self) -> Iterator[str]:
@@ -180,6 +194,38 @@ class Payload:
         if value is _MISSING or value is None:
             return None
         return self._as_text(value, keys)
+
+    def opt_texts(self, *names: str) -> list[str | None]:
+        """`opt_text` of each name (one key each) in one call: a translation reads several
+        fields of one object together, and a call per field costs more than the reading.
+        """
+        data = self.data
+        if type(data) is not dict:  # a dict subclass, or no object: `opt_text`'s general case
+            return [self.opt_text(name) for name in names]
+        values: list[str | None] = []
+        for name in names:
+            value = data.get(name)
+            if type(value) is not str and value is not None:
+                value = self.opt_text(name)  # an integer's digits, or the error naming it
+            values.append(value)
+        return values
+
+    def opt_texts_in(self, key: str, *names: str) -> list[str | None] | None:
+        """`opt_obj(key).opt_texts(*names)` without a view on that object (None when it is
+        absent or null): an object read whole, an address say, needs no view of its own.
+        """
+        data = self.data
+        value = data.get(key) if type(data) is dict else None
+        if type(value) is not dict:  # absent, null, not an object, or a dict subclass
+            found = self.opt_obj(key)
+            return None if found is None else found.opt_texts(*names)
+        values: list[str | None] = []
+        for name in names:
+            text = value.get(name)
+            if type(text) is not str and text is not None:
+                text = self.opt_text(key, name)  # an integer's digits, or the error naming it
+            values.append(text)
+        return values
 
     def integer(self, *keys: str) -> int:
         data = self.data

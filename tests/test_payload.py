@@ -295,8 +295,98 @@ def test_opt_text(customer: Payload) -> None:
     assert customer.opt_text("status", "code") is None
 
 
+# --- opt_texts, opt_texts_in -------------------------------------------------------------------
+
+
+def test_opt_texts_reads_several_fields_in_order(customer: Payload) -> None:
+    person = customer.obj("identity").obj("natural_person")
+    assert person.opt_texts("title", "firstname", "lastname", "absent") == [
+        "Mme",
+        "Camille",
+        None,
+        None,
+    ]
+    address = customer.objects("usage_points")[0].obj("usage_point_addresses")
+    parts = address.opt_texts("postal_code", "street")
+    assert parts == ["69008", "12 rue des Lilas"] and type(parts[0]) is str
+    assert customer.obj("balance").opt_texts("count", "currency") == ["3", "EUR"]
+    assert customer.opt_texts() == []
+
+
+def test_opt_texts_of_a_dict_subclass_or_of_no_object() -> None:
+    assert Payload(OrderedDict(s="x", n=7), "edf").opt_texts("s", "n", "m") == ["x", "7", None]
+    assert Payload(None, "edf").opt_texts("a", "b") == [None, None]
+    assert Payload(["a"], "edf").opt_texts("a") == [None]
+
+
+@pytest.mark.parametrize("value", [True, False, 1.5, [], ["a"], {}, {"a": "b"}])
+def test_opt_texts_refuses_other_types(value: object) -> None:
+    view = Payload({"a": {"s": "x", "v": value}}, "edf").obj("a")
+    assert detail(lambda: view.opt_texts("s", "v")) == "field a.v is not text"
+    subclass = Payload(OrderedDict(s="x", v=value), "edf", "a")
+    assert detail(lambda: subclass.opt_texts("s", "v")) == "field a.v is not text"
+
+
+def test_opt_texts_names_the_first_wrong_field_read() -> None:
+    payload = Payload({"a": 1.5, "b": True, "s": "x"}, "edf")
+    assert detail(lambda: payload.opt_texts("s", "b", "a")) == "field b is not text"
+    assert detail(lambda: payload.opt_texts("a", "b")) == "field a is not text"
+
+
+def test_opt_texts_in_reads_the_fields_of_a_nested_object(customer: Payload) -> None:
+    identity = customer.obj("identity")
+    assert identity.opt_texts_in("natural_person", "title", "lastname", "absent") == [
+        "Mme",
+        None,
+        None,
+    ]
+    point = customer.objects("usage_points")[0]
+    parts = point.opt_texts_in("usage_point_addresses", "postal_code", "city")
+    assert parts == ["69008", None] and type(parts[0]) is str
+    assert customer.opt_texts_in("balance", "currency", "count") == ["EUR", "3"]
+    assert customer.opt_texts_in("balance") == []
+
+
+def test_opt_texts_in_an_absent_or_null_object_is_none(customer: Payload) -> None:
+    assert customer.opt_texts_in("absent", "a") is None
+    assert customer.objects("usage_points")[1].opt_texts_in("contracts", "offer") is None
+    assert Payload(None, "edf").opt_texts_in("a", "b") is None
+    assert Payload(OrderedDict(), "edf").opt_texts_in("a", "b") is None
+
+
+def test_opt_texts_in_a_dict_subclass() -> None:
+    inner = Payload({"a": OrderedDict(s="x", n=7)}, "edf")
+    assert inner.opt_texts_in("a", "s", "n", "m") == ["x", "7", None]
+    outer = Payload(OrderedDict(a={"s": "x"}), "edf")
+    assert outer.opt_texts_in("a", "s", "m") == ["x", None]
+
+
+def test_opt_texts_in_errors_name_the_whole_path(customer: Payload) -> None:
+    assert detail(lambda: customer.opt_texts_in("status", "code")) == (
+        "field customer.status is not an object"
+    )
+    points = customer.objects("usage_points")
+    assert detail(lambda: points[1].opt_texts_in("usage_point", "usage_point_id")) == (
+        "field customer.usage_points[1].usage_point is not an object"
+    )
+    assert detail(lambda: customer.opt_texts_in("balance", "currency", "payment_plan")) == (
+        "field customer.balance.payment_plan is not text"
+    )
+    assert detail(lambda: customer.opt_texts_in("identity", "natural_person")) == (
+        "field customer.identity.natural_person is not text"
+    )
+    subclass = Payload({"a": OrderedDict(v=[])}, "edf")
+    assert detail(lambda: subclass.opt_texts_in("a", "v")) == "field a.v is not text"
+    assert detail(lambda: Payload({"a": 1.5}, "edf", "x").opt_texts_in("a", "v")) == (
+        "field x.a is not an object"
+    )
+
+
 def test_no_error_carries_the_value() -> None:
-    payload = Payload({"name": {"first": "Canary"}, "n": "Canary", "items": ["Canary"]}, "edf")
+    payload = Payload(
+        {"name": {"first": "Canary"}, "n": "Canary", "items": ["Canary"], "o": {"v": ["Canary"]}},
+        "edf",
+    )
     calls: list[Callable[[], object]] = [
         lambda: payload.text("name"),
         lambda: payload.number("n"),
@@ -307,6 +397,9 @@ def test_no_error_carries_the_value() -> None:
         lambda: payload.objects("items"),
         lambda: payload.timestamp("n"),
         lambda: payload.day("n"),
+        lambda: payload.opt_texts("n", "name"),
+        lambda: payload.opt_texts_in("n", "x"),
+        lambda: payload.opt_texts_in("o", "v"),
     ]
     for call in calls:
         assert "Canary" not in detail(call)

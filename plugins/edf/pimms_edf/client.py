@@ -34,6 +34,8 @@ from pimms_edf.info import USAGE_POINT_DIGITS
 
 CONSENT_MISSING = "EDF-ERR0069"
 KEY_REUSED = "idempotency_key_reused"
+ACCOUNT_STATUSES = {"active": "active", "terminated": "terminated"}
+"""EDF's account statuses that have a common word; any other is "unknown"."""
 
 
 def _error_code(response: httpx.Response) -> str | None:
@@ -71,26 +73,27 @@ def fetch_customer(partner: PartnerContext, reference: str) -> Payload:
         response = partner.http.get("/customers/v1/accounts", params={"usage_point_id": reference})
     else:
         response = partner.http.get(url_path("/customers/v1/accounts/{}", reference))
-    _check(response, partner, not_found=AccountNotFound, rejected=_invalid_reference(partner))
+    if not 200 <= response.status_code < 300:  # error factories are built only for an error
+        _check(response, partner, not_found=AccountNotFound, rejected=_invalid_reference(partner))
     return Payload.of(response, partner.id).obj("customer")
 
 
 def lookup_account(partner: PartnerContext, query: AccountQuery) -> Account:
     customer = fetch_customer(partner, query.reference)
     points = customer.objects("usage_points")
-    services = [_service(point) for point in points]
-    first_address = next(
-        (_address(p) for p in points if p.has("usage_point_addresses")),
-        None,
-    )
+    services = list(map(_service, points))
+    address = _first_address(points)
     balance = customer.opt_obj("balance")
+    reference = customer.text("customer_id")
+    holder_name = _holder_name(customer.obj("identity"))
+    status = customer.text("status")
     return Account(
         partner=partner.id,
-        reference=customer.text("customer_id"),
-        holder_name=_holder_name(customer.obj("identity")),
-        status=_account_status(customer.text("status")),
-        partner_status=customer.text("status"),
-        address=first_address,
+        reference=reference,
+        holder_name=holder_name,
+        status=ACCOUNT_STATUSES.get(status, "unknown"),
+        partner_status=status,
+        address=address,
         services=services,
         balance=Money(balance.number("amount"), balance.opt_text("currency") or "EUR")
         if balance
@@ -99,36 +102,46 @@ def lookup_account(partner: PartnerContext, query: AccountQuery) -> Account:
     )
 
 
-def _account_status(status: str) -> str:
-    return {"active": "active", "terminated": "terminated"}.get(status, "unknown")
+def _first_address(points: list[Payload]) -> str | None:
+    """The address of the first delivery point that has one: EDF gives one per point."""
+    for point in points:
+        parts = point.opt_texts_in("usage_point_addresses", "street", "postal_code", "city")
+        if parts is not None:
+            return " ".join(filter(None, parts))
+    return None
 
 
 def _holder_name(identity: Payload) -> str:
-    person = identity.opt_obj("natural_person")
+    person = identity.opt_texts_in("natural_person", "title", "firstname", "lastname")
     if person is not None:
-        parts = [person.opt_text(k) for k in ("title", "firstname", "lastname")]
-        return " ".join(p for p in parts if p)
+        return " ".join(filter(None, person))
     return identity.obj("legal_entity").text("name")
 
 
-def _address(point: Payload) -> str:
-    address = point.obj("usage_point_addresses")
-    parts = [address.opt_text(k) for k in ("street", "postal_code", "city")]
-    return " ".join(p for p in parts if p)
-
-
 def _service(point: Payload) -> Service:
+    """A delivery point, named by its contract when it has one ("TARIF_BLEU 6 kVA")."""
     usage_point = point.obj("usage_point")
-    contracts = point.opt_obj("contracts")
-    details = {"meter_type": usage_point.opt_text("meter_type") or ""}
-    if contracts is not None:
-        for key in ("offer", "subscribed_power", "contract_status", "last_activation_date"):
-            details[key] = contracts.opt_text(key) or ""
-    label = " ".join(filter(None, [details.get("offer"), details.get("subscribed_power")]))
+    meter_type, status = usage_point.opt_texts("meter_type", "usage_point_status")
+    contract = point.opt_texts_in(
+        "contracts", "offer", "subscribed_power", "contract_status", "last_activation_date"
+    )
+    if contract is None:
+        details = {"meter_type": meter_type or ""}
+        label = ""
+    else:
+        offer, power, contract_status, activation = contract
+        details = {
+            "meter_type": meter_type or "",
+            "offer": offer or "",
+            "subscribed_power": power or "",
+            "contract_status": contract_status or "",
+            "last_activation_date": activation or "",
+        }
+        label = " ".join(filter(None, (offer, power)))
     return Service(
         id=usage_point.text("usage_point_id"),
         label=label or "delivery point",
-        status=usage_point.opt_text("usage_point_status") or "",
+        status=status or "",
         details=details,
     )
 

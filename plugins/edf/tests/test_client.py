@@ -146,6 +146,50 @@ def test_legal_entity_and_unknown_fields_are_read(edf, pimms):
     assert account.services[0].status == "no com"
 
 
+def test_a_point_without_contract_or_address_is_read(edf, pimms):
+    body = json.loads(json.dumps(CUSTOMER))
+    points = body["customer"]["usage_points"]
+    points[0]["usage_point_addresses"]["postal_code"] = 69008
+    points.insert(0, {"usage_point": {"usage_point_id": "24115050000001"}, "contracts": None})
+    edf.get("/customers/v1/accounts/4001234567").respond(200, json=body)
+    account = pimms.lookup_account("edf", "4001234567")
+    assert account.address == "12 rue des Lilas 69008 Lyon"
+    bare, full = account.services
+    assert (bare.id, bare.label, bare.status) == ("24115050000001", "delivery point", "")
+    assert dict(bare.details) == {"meter_type": ""}
+    assert (full.id, full.label, full.status) == ("24115050123456", "TARIF_BLEU 6 kVA", "com")
+    assert dict(full.details) == {
+        "meter_type": "AMM",
+        "offer": "TARIF_BLEU",
+        "subscribed_power": "6 kVA",
+        "contract_status": "SERVC",
+        "last_activation_date": "2017-07-15+02:00",
+    }
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "message"),
+    [
+        (("contracts",), "TARIF_BLEU", "field customer.usage_points[0].contracts is not an object"),
+        (("contracts", "offer"), ["TARIF_BLEU"], "usage_points[0].contracts.offer is not text"),
+        (("usage_point", "meter_type"), True, "usage_points[0].usage_point.meter_type is not text"),
+        (("usage_point_addresses",), "Lyon", "usage_points[0].usage_point_addresses is not an"),
+        (("usage_point_addresses", "city"), {}, "usage_points[0].usage_point_addresses.city is"),
+    ],
+)
+def test_a_malformed_field_of_a_point_is_named(edf, pimms, where, value, message):
+    body = json.loads(json.dumps(CUSTOMER))
+    target = body["customer"]["usage_points"][0]
+    for key in where[:-1]:
+        target = target[key]
+    target[where[-1]] = value
+    edf.get("/customers/v1/accounts/4001234567").respond(200, json=body)
+    with pytest.raises(PartnerProtocolError) as caught:
+        pimms.lookup_account("edf", "4001234567")
+    assert message in str(caught.value)
+    assert "Lyon" not in str(caught.value) and "TARIF_BLEU" not in str(caught.value)
+
+
 def test_token_is_reused_across_calls(edf, pimms):
     edf.get("/customers/v1/accounts/4001234567").respond(200, json=CUSTOMER)
     pimms.lookup_account("edf", "4001234567")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pimms_core.store import JournalEntry, open_store
+from pimms_core.store.records import DeferredEntry
 from pimms_core.store.write_behind import WriteBehind
 
 WAIT = 5.0
@@ -171,21 +172,76 @@ def test_deferred_rows_reach_another_connection_without_a_flush(tmp_path: Path) 
     store.close()
 
 
-def test_a_deferred_row_made_when_written_and_one_that_cannot_be_made_is_dropped(
+def deferred(operation: str, account: str | None = "4001234567") -> DeferredEntry:
+    return (
+        1_800_000_000.25,
+        12.3456,
+        operation,
+        "ok",
+        "lyon-8",
+        "agent",
+        "edf",
+        account,
+        None,
+        "c",
+        "pimms-edf",
+        "1.0.0",
+        None,
+    )
+
+
+def test_a_deferred_tuple_becomes_an_entry_when_written_with_its_account_masked(
+    tmp_path: Path,
+) -> None:
+    store = open_store(tmp_path / "pimms.sqlite3")
+    store.journal.defer(deferred("lookup_account"))
+    (row,) = store.journal.list()
+    assert row.operation == "lookup_account"
+    assert row.at == datetime.fromtimestamp(1_800_000_000.25, UTC)
+    assert row.duration_ms == 12.346
+    assert (row.site_id, row.agent_id, row.partner) == ("lyon-8", "agent", "edf")
+    assert row.account == "*******567"
+    assert (row.plugin, row.plugin_version) == ("pimms-edf", "1.0.0")
+    store.close()
+
+
+def test_a_deferred_row_that_cannot_be_made_is_dropped_and_said_so(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = open_store(tmp_path / "pimms.sqlite3")
-
-    def broken() -> JournalEntry:
-        raise ValueError("a bug in the maker")
-
-    store.journal.defer(lambda: entry("lookup_account"))
-    store.journal.defer(broken)
+    store.journal.defer(deferred("lookup_account"))
+    store.journal.defer(("lookup_account", "a bug: too few fields"))  # type: ignore[arg-type]
     store.journal.defer(entry("claim_status"))
     with caplog.at_level(logging.ERROR, logger="pimms.store"):
         listed = store.journal.list()
     assert [row.operation for row in listed] == ["lookup_account", "claim_status"]
     assert "a journal row could not be made (ValueError): it is lost" in caplog.text
+    store.close()
+
+
+def test_a_lookups_journal_row_is_handed_over_as_a_plain_tuple(tmp_path: Path) -> None:
+    """What waits in the buffer holds no object the garbage collector must follow: a plain
+    tuple of text and numbers (see `DeferredEntry`), which the journal then writes."""
+    from pimms_core.models import CallContext
+    from pimms_core.store.journaling import Journaled
+
+    handed: list[object] = []
+
+    class Recording:
+        def defer(self, entry: object) -> None:
+            handed.append(entry)
+
+    call = CallContext(site_id="lyon-8", correlation_id="c1")
+    with Journaled(Recording, "lookup_account", "edf", call, deferred=True) as record:  # type: ignore[arg-type]
+        record.account = "4001234567"
+    (values,) = handed
+    assert type(values) is tuple
+    assert all(type(value) in (str, float, type(None)) for value in values)
+    store = open_store(tmp_path / "pimms.sqlite3")
+    store.journal.defer(values)  # type: ignore[arg-type]
+    (row,) = store.journal.list()
+    assert (row.operation, row.site_id, row.correlation_id) == ("lookup_account", "lyon-8", "c1")
+    assert row.account == "*******567"
     store.close()
 
 

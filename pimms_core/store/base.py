@@ -9,12 +9,12 @@ handed to `Journal.defer`, which may be written a fraction of a second later.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol
 
 from pimms_core.models import CallContext, ClaimRequest, ClaimState, OutboxState
-from pimms_core.store.records import JournalEntry, LedgerEntry, OutboxEntry
+from pimms_core.store.records import DeferredEntry, JournalEntry, LedgerEntry, OutboxEntry
 
 
 class Ledger(Protocol):
@@ -131,14 +131,15 @@ class Journal(Protocol):
         with its id."""
         ...
 
-    def defer(self, entry: JournalEntry | Callable[[], JournalEntry]) -> None:
+    def defer(self, entry: JournalEntry | DeferredEntry) -> None:
         """Add a row soon: within a fraction of a second, in a batch (for the rows of
         read-only operations, which should not wait for a transaction each). A backend may
         write it at once.
 
-        `entry` may be a function that makes the row, called when the row is written: the
-        caller's thread is spared building it (a function that raises loses its row, and
-        the loss is logged)."""
+        `entry` may be the row's fields as a plain tuple (`DeferredEntry`), made into a
+        `JournalEntry` (`deferred_entry`) when the row is written: the caller's thread is
+        spared building it, and the waiting row costs the garbage collector nothing (a
+        tuple that cannot be made into an entry loses its row, and the loss is logged)."""
         ...
 
     def flush(self) -> None:

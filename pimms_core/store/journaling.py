@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from types import TracebackType
 
 from pimms_core.errors import (
@@ -28,7 +27,7 @@ from pimms_core.models import CallContext, OutboxState, PluginRef
 from pimms_core.redaction import logger as redacted_logger
 from pimms_core.store.base import Journal
 from pimms_core.store.delivery import DeliveryOutcome
-from pimms_core.store.records import JournalEntry
+from pimms_core.store.records import DeferredEntry, JournalEntry, deferred_entry
 
 logger = redacted_logger("pimms.journal")
 
@@ -118,27 +117,31 @@ class Journaled:
             self.error_type = outcome.error.code
             self.plugin = self.plugin or outcome.error.plugin
 
-    def entry(self) -> JournalEntry:
-        """The row, once the operation has ended. For a deferred row, the journal calls this
-        when it writes the batch: the caller's thread only noted the times."""
+    def values(self) -> DeferredEntry:
+        """The row as a plain tuple, once the operation has ended: what a deferred row is
+        handed over as (see `DeferredEntry` for why not an object)."""
         plugin = self.plugin
         call = self.call
         partner = self.partner
-        return JournalEntry(
-            at=datetime.fromtimestamp(self._ended_at, UTC),
-            operation=self.operation,
-            outcome=self.outcome,
-            duration_ms=self._duration_ms,
-            site_id=call.site_id,
-            agent_id=call.agent_id,
-            partner=partner if partner and _PARTNER_ID.fullmatch(partner) else "(invalid)",
-            account=self.account,
-            error_type=self.error_type,
-            correlation_id=call.correlation_id,
-            plugin=plugin.name if plugin else None,
-            plugin_version=plugin.version if plugin else None,
-            local_ref=self.local_ref,
+        return (
+            self._ended_at,
+            self._duration_ms,
+            self.operation,
+            self.outcome,
+            call.site_id,
+            call.agent_id,
+            partner if partner and _PARTNER_ID.fullmatch(partner) else "(invalid)",
+            self.account,
+            self.error_type,
+            call.correlation_id,
+            plugin.name if plugin else None,
+            plugin.version if plugin else None,
+            self.local_ref,
         )
+
+    def entry(self) -> JournalEntry:
+        """The row, once the operation has ended."""
+        return deferred_entry(self.values())
 
     def __enter__(self) -> Journaled:
         self._started = time.perf_counter()
@@ -158,7 +161,7 @@ class Journaled:
             self.plugin = self._plugin_of(self.partner)
         try:
             if self._deferred:
-                self._journal().defer(self.entry)
+                self._journal().defer(self.values())
             else:
                 self._journal().append(self.entry())
         except Exception as error:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, date, datetime
+from typing import TypeAlias
 
 from attrs import field, frozen
 
@@ -158,3 +159,61 @@ class JournalEntry:
     local_ref: str | None = None
     id: int | None = None
     """The row number the journal gave it (None before it is appended)."""
+
+
+DeferredEntry: TypeAlias = tuple[
+    float,  # ended at, as a Unix time
+    float,  # duration_ms
+    str,  # operation
+    str,  # outcome
+    str,  # site_id
+    str,  # agent_id
+    str | None,  # partner
+    str | None,  # account (in full: masked by `deferred_entry`)
+    str | None,  # error_type
+    str,  # correlation_id
+    str | None,  # plugin
+    str | None,  # plugin_version
+    str | None,  # local_ref
+]
+"""A journal row handed to `Journal.defer`: its fields as a plain tuple of text and numbers.
+
+Why not a `JournalEntry`: a deferred row waits up to a fraction of a second, long enough for
+an object to outlive the garbage collector's young generation; thousands of them a second
+promoted to the old one trigger its full collections, each a walk over every object of the
+process (they cost a lookup more than the journal itself). A plain tuple of text and numbers
+is dropped from the collector's lists the first time it looks at it."""
+
+
+def deferred_entry(values: DeferredEntry) -> JournalEntry:
+    """The `JournalEntry` of a deferred row (its account masked, as every entry's is)."""
+    (
+        ended_at,
+        duration_ms,
+        operation,
+        outcome,
+        site_id,
+        agent_id,
+        partner,
+        account,
+        error_type,
+        correlation_id,
+        plugin,
+        plugin_version,
+        local_ref,
+    ) = values
+    return JournalEntry(
+        at=datetime.fromtimestamp(ended_at, UTC),
+        operation=operation,
+        outcome=outcome,
+        duration_ms=duration_ms,
+        site_id=site_id,
+        agent_id=agent_id,
+        partner=partner,
+        account=account,
+        error_type=error_type,
+        correlation_id=correlation_id,
+        plugin=plugin,
+        plugin_version=plugin_version,
+        local_ref=local_ref,
+    )

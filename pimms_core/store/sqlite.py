@@ -27,7 +27,7 @@ import functools
 import operator
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,9 +41,11 @@ from pimms_core.redaction import logger as redacted_logger
 from pimms_core.serialization import converter
 from pimms_core.store.lease import owner_gone
 from pimms_core.store.records import (
+    DeferredEntry,
     JournalEntry,
     LedgerEntry,
     OutboxEntry,
+    deferred_entry,
     new_local_ref,
     utc_now,
 )
@@ -570,23 +572,23 @@ def _journal_insert(rows: int) -> str:
     return f"INSERT INTO journal ({_JOURNAL_COLUMNS}) VALUES {values}"
 
 
-def _made(entries: Iterable[JournalEntry | Callable[[], JournalEntry]]) -> list[JournalEntry]:
-    """The entries, the deferred ones made now; one whose maker fails is dropped and said so
-    (a bug: it must not hold up the rows after it)."""
+def _made(entries: Iterable[JournalEntry | DeferredEntry]) -> list[JournalEntry]:
+    """The entries, the deferred ones made now; one that cannot be made is dropped and said
+    so (a bug: it must not hold up the rows after it)."""
     made = []
     for entry in entries:
         if isinstance(entry, JournalEntry):
             made.append(entry)
             continue
         try:
-            made.append(entry())
+            made.append(deferred_entry(entry))
         except Exception as exc:
             logger.error("a journal row could not be made (%s): it is lost", type(exc).__name__)
     return made
 
 
 def _insert_journal_rows(
-    tx: sqlite3.Connection, pending: Sequence[JournalEntry | Callable[[], JournalEntry]]
+    tx: sqlite3.Connection, pending: Sequence[JournalEntry | DeferredEntry]
 ) -> None:
     """Rows written many to a statement, not one by one (`executemany`).
 
@@ -630,16 +632,16 @@ class SqliteJournal:
 
     def __init__(self, store: SqliteStore) -> None:
         self._store = store
-        self._behind: WriteBehind[JournalEntry | Callable[[], JournalEntry]] = WriteBehind(
+        self._behind: WriteBehind[JournalEntry | DeferredEntry] = WriteBehind(
             self._insert_batch, name="journal", lock=store._lock
         )
 
-    def _insert_batch(self, entries: list[JournalEntry | Callable[[], JournalEntry]]) -> None:
+    def _insert_batch(self, entries: list[JournalEntry | DeferredEntry]) -> None:
         with self._store.write(durable=False) as tx:
             _insert_journal_rows(tx, entries)
 
     def append(self, entry: JournalEntry) -> JournalEntry:
-        waiting: list[JournalEntry | Callable[[], JournalEntry]] = []
+        waiting: list[JournalEntry | DeferredEntry] = []
         try:
             with self._store.write(durable=False) as tx:
                 waiting = self._behind.take()  # the rows deferred before this one go first
@@ -650,7 +652,7 @@ class SqliteJournal:
             raise
         return _record(JournalEntry, row)
 
-    def defer(self, entry: JournalEntry | Callable[[], JournalEntry]) -> None:
+    def defer(self, entry: JournalEntry | DeferredEntry) -> None:
         self._behind.defer(entry)
 
     def flush(self) -> None:

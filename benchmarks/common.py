@@ -161,25 +161,43 @@ def live_facade(
 # --- timing -------------------------------------------------------------------------------------
 
 
-def per_call(fn: Callable[[], object], *, calls: int, rounds: int) -> float:
-    """Seconds per call: the median over `rounds` of the mean of `calls` back-to-back calls."""
+def per_call(
+    fn: Callable[[], object],
+    *,
+    calls: int,
+    rounds: int,
+    settle: Callable[[], object] | None = None,
+) -> float:
+    """Seconds per call: the median over `rounds` of the mean of `calls` back-to-back calls.
+
+    `settle`, run after each round's calls and timed with them, finishes the work they left
+    behind (the journal rows written behind, say), so that it is charged to them and not to
+    whatever runs next."""
     samples = []
     for _ in range(rounds):
         started = time.perf_counter()
         for _ in range(calls):
             fn()
+        if settle is not None:
+            settle()
         samples.append((time.perf_counter() - started) / calls)
     return statistics.median(samples)
 
 
 def interleaved(
-    measured: Callable[[], object], yardstick: Callable[[], object], *, calls: int, rounds: int
+    measured: Callable[[], object],
+    yardstick: Callable[[], object],
+    *,
+    calls: int,
+    rounds: int,
+    settle: Callable[[], object] | None = None,
 ) -> tuple[float, float]:
-    """Seconds per call of each, measured in alternating rounds so that drift hits both."""
+    """Seconds per call of each, measured in alternating rounds so that drift hits both
+    (`settle`: see `per_call`, for the measured side)."""
     mine: list[float] = []
     theirs: list[float] = []
     for _ in range(rounds):
-        mine.append(per_call(measured, calls=calls, rounds=1))
+        mine.append(per_call(measured, calls=calls, rounds=1, settle=settle))
         theirs.append(per_call(yardstick, calls=calls, rounds=1))
     return statistics.median(mine), statistics.median(theirs)
 

@@ -176,12 +176,12 @@ def deferred(operation: str, account: str | None = "4001234567") -> DeferredEntr
     return (
         1_800_000_000.25,
         12.3456,
-        operation,
-        "ok",
         "lyon-8",
         "agent",
         "edf",
+        operation,
         account,
+        "ok",
         None,
         "c",
         "pimms-edf",
@@ -264,3 +264,14 @@ def test_an_idle_writer_ends_and_the_next_row_starts_another(
     assert sink.wrote.wait(WAIT)
     assert sink.rows == [1, 2]
     buffer.close()
+
+
+@pytest.mark.parametrize("account", ["4001234567", None, "12"])
+def test_a_deferred_row_is_written_as_the_entry_it_stands_for_would_be(
+    account: str | None,
+) -> None:
+    from pimms_core.store.records import deferred_entry
+    from pimms_core.store.sqlite import _deferred_row, _journal_row
+
+    values = deferred("lookup_account", account)
+    assert _deferred_row(values) == _journal_row(deferred_entry(values))

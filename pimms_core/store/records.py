@@ -162,21 +162,22 @@ class JournalEntry:
 
 
 DeferredEntry: TypeAlias = tuple[
-    float,  # ended at, as a Unix time
+    float,  # at: when the operation ended, as a Unix time
     float,  # duration_ms
-    str,  # operation
-    str,  # outcome
     str,  # site_id
     str,  # agent_id
     str | None,  # partner
-    str | None,  # account (in full: masked by `deferred_entry`)
+    str,  # operation
+    str | None,  # account (in full: masked when the row is made)
+    str,  # outcome
     str | None,  # error_type
     str,  # correlation_id
     str | None,  # plugin
     str | None,  # plugin_version
     str | None,  # local_ref
 ]
-"""A journal row handed to `Journal.defer`: its fields as a plain tuple of text and numbers.
+"""A journal row handed to `Journal.defer`: its fields as a plain tuple of text and numbers,
+in the order of the journal's columns.
 
 Why not a `JournalEntry`: a deferred row waits up to a fraction of a second, long enough for
 an object to outlive the garbage collector's young generation; thousands of them a second
@@ -190,12 +191,12 @@ def deferred_entry(values: DeferredEntry) -> JournalEntry:
     (
         ended_at,
         duration_ms,
-        operation,
-        outcome,
         site_id,
         agent_id,
         partner,
+        operation,
         account,
+        outcome,
         error_type,
         correlation_id,
         plugin,

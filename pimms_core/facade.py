@@ -291,7 +291,18 @@ class Pimms:
         self, partner: str, claim_ref: str, *, call: CallContext | None = None
     ) -> ClaimStatus:
         """Where a claim stands now (recorded in the ledger when the claim is there)."""
-        call = self._call(call)
+        return self._claim_status(partner, claim_ref, self._call(call))
+
+    def _claim_status(
+        self,
+        partner: str,
+        claim_ref: str,
+        call: CallContext,
+        *,
+        known: LedgerEntry | None = None,
+    ) -> ClaimStatus:
+        """`claim_status`; given the claim's ledger entry (`known`), the status is not written
+        to the ledger: the caller writes it (a refresh, in batches)."""
         with self._journaled("claim_status", partner, call, deferred=True) as record:
             self._require(partner, Operation.CLAIM_STATUS)
             claim_ref = claim_ref.strip()
@@ -309,7 +320,8 @@ class Pimms:
                 self._guard(partner),
             )
             record.plugin = status.plugin
-            known = self._note_status(status)
+            if known is None:
+                known = self._note_status(status)
             if known is not None:
                 record.account, record.local_ref = known.account_ref, known.local_ref
             return status

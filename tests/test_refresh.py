@@ -166,6 +166,53 @@ def test_a_recent_check_is_skipped_with_older_than() -> None:
     assert Refresh(pimms, older_than=60).summary.selected == 1
 
 
+def test_statuses_reach_the_ledger_in_batches_and_the_journal_names_each_claim(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pimms_core import refresh
+
+    monkeypatch.setattr(refresh, "STATUS_BATCH", 2)
+    monkeypatch.setattr(refresh, "STATUS_INTERVAL", 3600.0)  # batches by count only
+    pimms = two_partners()
+    for number in range(5):
+        ledger_claim(pimms, "acme", f"A-{number}")
+    batches: list[int] = []
+    write = pimms.store.ledger.update_statuses
+
+    def counted(fresh: Any, *, checked_at: datetime) -> int:
+        batches.append(len(fresh))
+        return write(fresh, checked_at=checked_at)
+
+    monkeypatch.setattr(pimms.store.ledger, "update_statuses", counted)
+    summary = refresh_claims(pimms)
+    assert summary.checked == 5
+    assert batches == [2, 2, 1]
+    assert all(entry.last_checked > LONG_AGO for entry in pimms.store.ledger.list())
+    rows = [row for row in pimms.store.journal.list() if row.operation == "claim_status"]
+    assert len(rows) == 5
+    assert {row.account for row in rows} == {"*****678"}  # from the ledger, masked
+
+
+def test_a_ledger_that_cannot_be_written_is_logged_and_the_run_goes_on(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pimms_core.errors import StoreError
+
+    pimms = two_partners()
+    ledger_claim(pimms, "acme", "A-1")
+    ledger_claim(pimms, "acme", "A-9")
+
+    def broken(fresh: Any, *, checked_at: datetime) -> int:
+        raise StoreError("the database is locked")
+
+    monkeypatch.setattr(pimms.store.ledger, "update_statuses", broken)
+    with caplog.at_level("ERROR", logger="pimms.refresh"):
+        summary = refresh_claims(pimms)
+    assert summary.checked == 2 and summary.complete
+    assert "the ledger could not record 2 statuses (store_error)" in caplog.text
+    assert all(entry.last_checked == LONG_AGO for entry in pimms.store.ledger.list())
+
+
 def test_bad_limits_are_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         Refresh(two_partners(), concurrency=0)

@@ -19,6 +19,7 @@ from pimms_core.models import (
     Category,
     ClaimRequest,
     ClaimState,
+    ClaimStatus,
     Contact,
     OutboxState,
 )
@@ -99,6 +100,24 @@ def test_status_updates_only_known_claims(store: SqliteStore) -> None:
     assert entry is not None and entry.state is ClaimState.CLOSED and not entry.is_open
     assert store.ledger.list(checked_before=checked) == []
     assert len(store.ledger.list(checked_before=checked + timedelta(seconds=1))) == 1
+
+
+def test_many_statuses_are_written_in_one_go_skipping_unknown_claims(store: SqliteStore) -> None:
+    store.ledger.record(ledger("C-1"))
+    store.ledger.record(ledger("C-2"))
+    checked = T0 + timedelta(days=3)
+    fresh = [
+        ClaimStatus("edf", "C-1", ClaimState.CLOSED, "CLOSED"),
+        ClaimStatus("edf", "C-9", ClaimState.CLOSED, "CLOSED"),  # not in the ledger
+        ClaimStatus("edf", "C-2", ClaimState.IN_PROGRESS, "EN_COURS"),
+    ]
+    assert store.ledger.update_statuses(fresh, checked_at=checked) == 2
+    assert store.ledger.update_statuses([], checked_at=checked) == 0
+    first, second = store.ledger.get("edf", "C-1"), store.ledger.get("edf", "C-2")
+    assert first is not None and first.state is ClaimState.CLOSED
+    assert second is not None and second.partner_status == "EN_COURS"
+    assert first.last_checked == second.last_checked == checked
+    assert store.ledger.get("edf", "C-9") is None
 
 
 # --- outbox ---------------------------------------------------------------------------------------

@@ -9,11 +9,11 @@ handed to `Journal.defer`, which may be written a fraction of a second later.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from pimms_core.models import CallContext, ClaimRequest, ClaimState, OutboxState
+from pimms_core.models import CallContext, ClaimRequest, ClaimState, ClaimStatus, OutboxState
 from pimms_core.store.records import DeferredEntry, JournalEntry, LedgerEntry, OutboxEntry
 
 
@@ -38,6 +38,12 @@ class Ledger(Protocol):
     ) -> LedgerEntry | None:
         """Record a fresh status and return the updated entry; None when the claim is not in
         the ledger (nothing added)."""
+        ...
+
+    def update_statuses(self, statuses: Sequence[ClaimStatus], *, checked_at: datetime) -> int:
+        """Record many fresh statuses in one transaction (a refresh writes them in batches,
+        not one transaction a claim); claims not in the ledger are skipped. Returns how many
+        rows were updated."""
         ...
 
     def list(

@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 import tenacity
 
 from pimms_core.errors import StoreError
-from pimms_core.models import CallContext, ClaimRequest, ClaimState, OutboxState
+from pimms_core.models import CallContext, ClaimRequest, ClaimState, ClaimStatus, OutboxState
 from pimms_core.redaction import logger as redacted_logger
 from pimms_core.redaction import mask_reference
 from pimms_core.serialization import converter
@@ -294,6 +294,21 @@ class SqliteLedger:
                 (state.value, partner_status, _ts(checked_at), partner, claim_ref),
             ).fetchone()
         return _record(LedgerEntry, row) if row is not None else None
+
+    def update_statuses(self, statuses: Sequence[ClaimStatus], *, checked_at: datetime) -> int:
+        if not statuses:
+            return 0
+        checked = _ts(checked_at)
+        with self._store.write(durable=False) as tx:
+            cursor = tx.executemany(
+                "UPDATE ledger SET state = ?, partner_status = ?, last_checked = ? "
+                "WHERE partner = ? AND claim_ref = ?",
+                [
+                    (s.state.value, s.partner_status, checked, s.partner, s.claim_ref)
+                    for s in statuses
+                ],
+            )
+            return cursor.rowcount
 
     def list(
         self,

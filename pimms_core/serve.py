@@ -4,8 +4,9 @@ One port, one path prefix per partner (`http://127.0.0.1:8765/edf`, `.../laposte
 werkzeug's `DispatcherMiddleware` and its threaded server (a thread per connection), so site
 software under development, `pimms check` and benchmarks can reach the simulators as they would
 reach a partner. Unlike a partner, werkzeug's server closes the connection after each answer
-(`Connection: close`: it does not keep connections alive), so every request opens a new one. A configuration pointing a partner's `base_url` at
-its prefix makes that partner run "live" against its simulator.
+(`Connection: close`: it does not keep connections alive), so every request opens a new one.
+A configuration pointing a partner's `base_url` at its prefix makes that partner run "live"
+against its simulator.
 
 werkzeug comes with Flask, which every simulator needs; it is imported only when a server is
 built, so that `pimms --help` stays light (`pip install 'pimms-core[sandbox]'` brings it).

@@ -102,7 +102,13 @@ def test_status_updates_only_known_claims(store: SqliteStore) -> None:
     assert len(store.ledger.list(checked_before=checked + timedelta(seconds=1))) == 1
 
 
-def test_many_statuses_are_written_in_one_go_skipping_unknown_claims(store: SqliteStore) -> None:
+@pytest.mark.parametrize("update_from", [True, False], ids=["update-from", "older-sqlite"])
+def test_many_statuses_are_written_in_one_go_skipping_unknown_claims(
+    store: SqliteStore, update_from: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pimms_core.store import sqlite
+
+    monkeypatch.setattr(sqlite, "_UPDATE_FROM", update_from and sqlite._UPDATE_FROM)
     store.ledger.record(ledger("C-1"))
     store.ledger.record(ledger("C-2"))
     checked = T0 + timedelta(days=3)
@@ -118,6 +124,18 @@ def test_many_statuses_are_written_in_one_go_skipping_unknown_claims(store: Sqli
     assert second is not None and second.partner_status == "EN_COURS"
     assert first.last_checked == second.last_checked == checked
     assert store.ledger.get("edf", "C-9") is None
+
+
+def test_a_batch_larger_than_one_statement_is_written_whole(store: SqliteStore) -> None:
+    refs = [f"C-{number}" for number in range(600)]  # more rows than one statement carries
+    for ref in refs:
+        store.ledger.record(ledger(ref))
+    checked = T0 + timedelta(days=3)
+    fresh = [ClaimStatus("edf", ref, ClaimState.CLOSED, f"S-{ref}") for ref in refs]
+    assert store.ledger.update_statuses(fresh, checked_at=checked) == 600
+    entries = {entry.claim_ref: entry for entry in store.ledger.list()}
+    assert all(entries[ref].partner_status == f"S-{ref}" for ref in refs)
+    assert all(entries[ref].state is ClaimState.CLOSED for ref in refs)
 
 
 # --- outbox ---------------------------------------------------------------------------------------

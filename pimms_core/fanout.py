@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import logging
 import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 import attrs
@@ -139,6 +139,82 @@ def timed(job: Job[T]) -> tuple[T | None, PimmsError | None, float]:
     return value, None, time.monotonic() - started
 
 
+class _Turns(Generic[T]):
+    """Which job starts next: partners take turns, each under its own limit of jobs in flight.
+
+    Shared by the worker threads, which each take their next job here as soon as they are done
+    with one, and by the consumer, which stops it. Why not a thread pool fed by the consumer:
+    the consumer's thread must then get the GIL back before a freed slot is used again, and
+    with 32 threads running that wait is often the 5 ms of the interpreter's switch interval.
+    """
+
+    def __init__(
+        self,
+        queues: dict[str, deque[int]],
+        limits: Mapping[str, int],
+        outcomes: queue.SimpleQueue[Outcome[T] | None],
+    ) -> None:
+        self._queues = queues
+        self._limits = limits
+        self._turns = deque(queues)
+        self._running = dict.fromkeys(queues, 0)
+        self._outcomes = outcomes
+        self._changed = threading.Condition(threading.Lock())
+        self._started: set[int] = set()
+        self._stopped = False
+
+    def take(self) -> int | None:
+        """The next job to run, once a slot of its partner is free; None when no job is left
+        to start, or the run is stopped."""
+        with self._changed:
+            while not self._stopped and self._turns:
+                for _ in range(len(self._turns)):
+                    partner = self._turns[0]
+                    self._turns.rotate(-1)
+                    if self._running[partner] < self._limits[partner]:
+                        waiting = self._queues[partner]
+                        index = waiting.popleft()
+                        if not waiting:
+                            self._turns.remove(partner)
+                        self._running[partner] += 1
+                        self._started.add(index)
+                        return index
+                self._changed.wait()  # every partner with jobs left is at its limit
+            return None
+
+    def finish(self, outcome: Outcome[T]) -> None:
+        """Hand `outcome` over and free its slot in one step: a consumer that stops the run
+        finds each job either in flight or among the outcomes handed over, never in neither."""
+        with self._changed:
+            self._outcomes.put(outcome)
+            self._started.discard(outcome.index)
+            self._running[outcome.partner] -= 1
+            self._changed.notify()
+
+    def leave(self) -> None:
+        """A worker thread ends: it says so to the consumer (None)."""
+        with self._changed:
+            self._outcomes.put(None)
+            self._changed.notify()
+
+    def stop(self) -> tuple[list[Outcome[T]], list[int], list[int]]:
+        """Start nothing more. Returns the outcomes handed over and not read yet, the jobs in
+        flight, and the jobs never started."""
+        with self._changed:
+            self._stopped = True
+            self._changed.notify_all()
+            ready = []
+            while True:
+                try:
+                    item = self._outcomes.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    ready.append(item)
+            never = sorted(index for waiting in self._queues.values() for index in waiting)
+            return ready, sorted(self._started), never
+
+
 def run_jobs(
     jobs: Sequence[Job[T]],
     *,
@@ -157,6 +233,8 @@ def run_jobs(
 
     Closing the generator early (a `break`, an error, Ctrl-C in the consumer) starts nothing
     new and waits for the calls already in flight, so none is cut half-way.
+
+    Each worker thread takes its next job itself when it is done with one (`_Turns`).
     """
     queues: dict[str, deque[int]] = {}
     for index, job in enumerate(jobs):
@@ -166,57 +244,49 @@ def run_jobs(
     limits = {partner: _limit(per_partner, partner) for partner in queues}
     natural = sum(min(limits[p], len(q)) for p, q in queues.items())
     workers = max(1, min(concurrency, natural) if concurrency else natural)
-    turns = deque(queues)
-    running = dict.fromkeys(queues, 0)
-    in_flight: dict[Future[tuple[T | None, PimmsError | None, float]], int] = {}
-    finished: queue.SimpleQueue[Future[tuple[T | None, PimmsError | None, float]]] = (
-        queue.SimpleQueue()
-    )
+    outcomes: queue.SimpleQueue[Outcome[T] | None] = queue.SimpleQueue()
+    turns: _Turns[T] = _Turns(queues, limits, outcomes)
+
+    def work() -> None:
+        try:
+            while (index := turns.take()) is not None:
+                job = jobs[index]
+                turns.finish(Outcome(index, job.partner, *timed(job)))
+        finally:
+            turns.leave()
+
+    threads = [
+        threading.Thread(target=work, name=f"pimms-fanout-{number}") for number in range(workers)
+    ]
+    for thread in threads:
+        thread.start()
     end = None if timeout is None else time.monotonic() + timeout
-    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pimms-fanout")
+    working = workers
     abandon = False
-
-    def fill() -> None:
-        idle = 0
-        while len(in_flight) < workers and turns and idle < len(turns):
-            partner = turns[0]
-            turns.rotate(-1)
-            waiting = queues[partner]
-            if not waiting:
-                turns.remove(partner)
-                continue
-            if running[partner] >= limits[partner]:
-                idle += 1
-                continue
-            idle = 0
-            index = waiting.popleft()
-            running[partner] += 1
-            future = executor.submit(timed, jobs[index])
-            in_flight[future] = index
-            future.add_done_callback(finished.put)
-
-    def settle(future: Future[tuple[T | None, PimmsError | None, float]]) -> Outcome[T]:
-        index = in_flight.pop(future)
-        partner = jobs[index].partner
-        running[partner] -= 1
-        value, error, seconds = future.result()
-        return Outcome(index, partner, value, error, seconds)
-
     try:
-        while True:
-            fill()
-            if not in_flight:
-                return
+        while working:
             left = None if end is None else max(0.0, end - time.monotonic())
             try:
-                future = finished.get(timeout=left)
+                outcome = outcomes.get(timeout=left)
             except queue.Empty:
                 abandon = True
-                yield from _expired_outcomes(jobs, in_flight.values(), queues)
+                ready, running, never = turns.stop()
+                yield from ready
+                for index in running:
+                    yield Outcome(index, jobs[index].partner, error=expired(jobs[index].partner))
+                for index in never:
+                    partner = jobs[index].partner
+                    yield Outcome(index, partner, error=expired(partner, started=False))
                 return
-            yield settle(future)
+            if outcome is None:
+                working -= 1
+            else:
+                yield outcome
     finally:
-        executor.shutdown(wait=not abandon, cancel_futures=True)
+        turns.stop()
+        if not abandon:
+            for thread in threads:
+                thread.join()
 
 
 def expired(partner: str, *, started: bool = True) -> PartnerUnavailable:
@@ -227,17 +297,6 @@ def expired(partner: str, *, started: bool = True) -> PartnerUnavailable:
     return PartnerUnavailable(
         partner, "not tried: the time allowed ran out first", request_sent=False
     )
-
-
-def _expired_outcomes(
-    jobs: Sequence[Job[T]], started: Iterable[int], queues: Mapping[str, deque[int]]
-) -> Iterator[Outcome[T]]:
-    for index in sorted(started):
-        partner = jobs[index].partner
-        yield Outcome(index, partner, error=expired(partner))
-    for partner, waiting in queues.items():
-        for index in waiting:
-            yield Outcome(index, partner, error=expired(partner, started=False))
 
 
 def deadline_context(pimms: Pimms, call: CallContext | None, deadline: float | None) -> CallContext:

@@ -131,6 +131,44 @@ def test_partners_take_turns_for_a_shared_limit() -> None:
     assert order == ["a", "b", "a", "b", "a", "b"]
 
 
+def test_workers_go_on_to_the_next_job_while_the_consumer_is_busy() -> None:
+    """A freed slot is taken by the worker that freed it, not handed out by the consumer."""
+    done = threading.Semaphore(0)
+
+    def job() -> None:
+        done.release()
+
+    outcomes = run_jobs([Job("a", job) for _ in range(10)], per_partner=2)
+    first = next(outcomes)  # then the consumer does nothing for a while
+    assert first.ok
+    for _ in range(10):
+        assert done.acquire(timeout=5), "the jobs stopped while the consumer was busy"
+    rest = list(outcomes)
+    assert sorted(o.index for o in [first, *rest]) == list(range(10))
+
+
+def test_closing_early_starts_nothing_more_and_waits_for_the_jobs_in_flight(gate: Gate) -> None:
+    started: list[int] = []
+    finished: list[int] = []
+
+    def job(number: int) -> Any:
+        def run() -> None:
+            started.append(number)
+            if number == 1:
+                gate("")  # held in flight until released
+            finished.append(number)
+
+        return run
+
+    outcomes = run_jobs([Job("a", job(n)) for n in range(6)], per_partner=1)
+    assert next(outcomes).index == 0
+    assert gate.arrived.wait(5)  # job 1 is in flight
+    threading.Timer(0.05, gate.release).start()
+    outcomes.close()  # it ends before close() returns, and nothing else starts
+    assert finished == [0, 1]
+    assert started == [0, 1]
+
+
 def test_an_unexpected_exception_becomes_an_error_outcome() -> None:
     def boom() -> None:
         raise RuntimeError("holder Jane Canary")

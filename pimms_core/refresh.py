@@ -9,11 +9,12 @@ for check in refresh.run():                       # each claim as soon as its pa
 print(refresh.summary.checked, refresh.summary.changed, refresh.summary.failed)
 ```
 
-Each claim is asked through `Pimms.claim_status`, so the facade does what it always does: it
-checks the reference, retries what may be retried, keeps the partner's budget, concurrency
-limit and circuit breaker, and writes a journal row; the fresh statuses are written to the
-ledger by the run itself, `STATUS_BATCH` claims to a transaction (32 threads each writing its
-own claim's row queued behind one another for the store's lock: a status took ~5 ms to write).
+Each claim is asked through the facade (as `Pimms.claim_status` asks it), which does what it
+always does: it checks the reference, retries what may be retried, keeps the partner's
+budget, concurrency limit and circuit breaker, and writes a journal row; the fresh statuses
+are written to the ledger by the run itself, `STATUS_BATCH` claims to a transaction (32
+threads each writing its own claim's row queued behind one another for the store's lock: a
+status took ~5 ms to write).
 Partners are asked concurrently (`fanout.run_jobs`: at most `per_partner` calls in flight per
 partner, partners taking turns for the `concurrency` slots), so one slow or budget-bound
 partner never holds up the others.

@@ -120,7 +120,7 @@ def _limit(per_partner: int | Mapping[str, int], partner: str) -> int:
     return max(1, per_partner.get(partner, DEFAULT_PER_PARTNER))
 
 
-def unexpected_error(partner: str, exc: Exception) -> PimmsError:
+def unexpected_error(partner: str, exc: BaseException) -> PimmsError:
     """A non-pimms exception from a job: kept to its type, as its message may hold anything."""
     logger.warning("%s: a call failed unexpectedly (%s)", partner, type(exc).__name__)
     return PimmsError(f"{partner}: internal error ({type(exc).__name__})", partner=partner)
@@ -251,7 +251,11 @@ def run_jobs(
         try:
             while (index := turns.take()) is not None:
                 job = jobs[index]
-                turns.finish(Outcome(index, job.partner, *timed(job)))
+                try:
+                    outcome = Outcome(index, job.partner, *timed(job))
+                except BaseException as exc:  # SystemExit from a plugin, say: still an outcome,
+                    outcome = Outcome(index, job.partner, error=unexpected_error(job.partner, exc))
+                turns.finish(outcome)  # and its slot freed
         finally:
             turns.leave()
 

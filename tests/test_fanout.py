@@ -169,6 +169,16 @@ def test_closing_early_starts_nothing_more_and_waits_for_the_jobs_in_flight(gate
     assert started == [0, 1]
 
 
+def test_a_job_raising_system_exit_is_an_error_and_frees_its_slot() -> None:
+    def leaves() -> None:
+        raise SystemExit(3)
+
+    jobs = [Job("a", leaves), Job("a", lambda: "next")]
+    outcomes = sorted(run_jobs(jobs, per_partner=1, timeout=5), key=lambda o: o.index)
+    assert outcomes[0].error is not None and "SystemExit" in outcomes[0].error.message
+    assert outcomes[1].value == "next"
+
+
 def test_an_unexpected_exception_becomes_an_error_outcome() -> None:
     def boom() -> None:
         raise RuntimeError("holder Jane Canary")

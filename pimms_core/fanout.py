@@ -128,13 +128,14 @@ def unexpected_error(partner: str, exc: BaseException) -> PimmsError:
 
 def timed(job: Job[T]) -> tuple[T | None, PimmsError | None, float]:
     """Run `job`: its value or its error (a `PimmsError`, never anything else), and the
-    seconds it took."""
+    seconds it took. Runs in a worker thread, where even `SystemExit` from a plugin must become
+    an outcome: a worker that ended would leave its job's slot taken and the run waiting."""
     started = time.monotonic()
     try:
         value = job.run()
     except PimmsError as exc:
         return None, exc, time.monotonic() - started
-    except Exception as exc:
+    except BaseException as exc:
         return None, unexpected_error(job.partner, exc), time.monotonic() - started
     return value, None, time.monotonic() - started
 
@@ -251,11 +252,7 @@ def run_jobs(
         try:
             while (index := turns.take()) is not None:
                 job = jobs[index]
-                try:
-                    outcome = Outcome(index, job.partner, *timed(job))
-                except BaseException as exc:  # SystemExit from a plugin, say: still an outcome,
-                    outcome = Outcome(index, job.partner, error=unexpected_error(job.partner, exc))
-                turns.finish(outcome)  # and its slot freed
+                turns.finish(Outcome(index, job.partner, *timed(job)))
         finally:
             turns.leave()
 

@@ -22,7 +22,6 @@ from pimms_core.errors import PartnerProtocolError
 from pimms_core.http import json_body
 
 _MISSING: Any = object()
-_new = object.__new__
 
 _Lazy: TypeAlias = "tuple[Payload, tuple[str, ...], int | None]"
 """A child's path, unjoined: its parent, the keys read from it, and its index in a list."""
@@ -37,26 +36,18 @@ class Payload:
     partner: str
     _path: str | _Lazy
 
-    def __init__(self, data: Any, partner: str, path: str = "") -> None:
+    def __init__(self, data: Any, partner: str, path: str | _Lazy = "") -> None:
         self.data = data
         self.partner = partner
         self._path = path
 
     @classmethod
     def of(cls, response: httpx.Response, partner: str) -> Payload:
-        """The JSON object of an answer (an object, or `PartnerProtocolError`).
-
-        Every answer read starts here, so the view is built as children are, without the call
-        to `__init__`.
-        """
+        """The JSON object of an answer (an object, or `PartnerProtocolError`)."""
         data = json_body(response, partner)
         if type(data) is not dict and not isinstance(data, dict):
             raise PartnerProtocolError(partner, "expected a JSON object in the answer")
-        payload: Payload = _new(cls)
-        payload.data = data
-        payload.partner = partner
-        payload._path = ""
-        return payload
+        return cls(data, partner)
 
     def _where(self, keys: tuple[str, ...]) -> str:
         """The dotted path of `keys` under this view: built only for an error message."""
@@ -117,11 +108,7 @@ class Payload:
             if value is _MISSING or value is None:
                 raise self._missing(keys)
             raise self._wrong(keys, "an object")
-        child: Payload = _new(Payload)  # no `__init__`, and no path text until an error
-        child.data = value
-        child.partner = self.partner
-        child._path = (self, keys, None)
-        return child
+        return Payload(value, self.partner, (self, keys, None))
 
     def opt_obj(self, *keys: str) -> Payload | None:
         data = self.data
@@ -133,11 +120,7 @@ class Payload:
             return None
         if type(value) is not dict and not isinstance(value, dict):
             raise self._wrong(keys, "an object")
-        child: Payload = _new(Payload)  # no `__init__`, and no path text until an error
-        child.data = value
-        child.partner = self.partner
-        child._path = (self, keys, None)
-        return child
+        return Payload(value, self.partner, (self, keys, None))
 
     def objects(self, *keys: str) -> list[Payload]:
         """A list of objects (an absent or null list is empty)."""
@@ -157,11 +140,7 @@ class Payload:
                 raise PartnerProtocolError(
                     partner, f"{self._where(keys)}[{index}] is not an object"
                 )
-            child: Payload = _new(Payload)
-            child.data = item
-            child.partner = partner
-            child._path = (self, keys, index)
-            items.append(child)
+            items.append(Payload(item, partner, (self, keys, index)))
         return items
 
     def __iter__(self) -> Iterator[str]:

@@ -73,8 +73,7 @@ def fetch_customer(partner: PartnerContext, reference: str) -> Payload:
         response = partner.http.get("/customers/v1/accounts", params={"usage_point_id": reference})
     else:
         response = partner.http.get(url_path("/customers/v1/accounts/{}", reference))
-    if not 200 <= response.status_code < 300:  # error factories are built only for an error
-        _check(response, partner, not_found=AccountNotFound, rejected=_invalid_reference(partner))
+    _check(response, partner, not_found=AccountNotFound, rejected=_invalid_reference(partner))
     return Payload.of(response, partner.id).obj("customer")
 
 

@@ -15,10 +15,19 @@ a 2-core machine (with 15 rounds, ±0.04).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
-from common import Measured, ResidentState, interleaved, quiet_logs, sandbox_facade
+from common import (
+    Measured,
+    ResidentPimms,
+    ResidentState,
+    interleaved,
+    quiet_logs,
+    sandbox_facade,
+)
 
 from pimms_core.transport import sandbox_base_url
 from pimms_edf.seed import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
@@ -29,29 +38,44 @@ FLOOR = 1.2
 REFERENCE = "4001234567"
 
 
-def measure(workdir: Path, *, calls: int = 200, rounds: int = 41) -> Measured:
+PATH = f"/customers/v1/accounts/{REFERENCE}"
+
+
+def bare_lookup(bare: httpx.Client) -> Callable[[], object]:
+    """The yardstick: the lookup's request with a bare client (a bearer token fetched first)."""
+    token = bare.post(
+        "/oauth2/v3/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": SANDBOX_CLIENT_ID,
+            "client_secret": SANDBOX_CLIENT_SECRET,
+        },
+    ).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+
+    def bare_httpx() -> object:
+        response = bare.get(PATH, headers=headers)
+        response.raise_for_status()
+        return json.loads(response.content)
+
+    return bare_httpx
+
+
+def simulator_and_facade(workdir: Path) -> tuple[Any, ResidentPimms, httpx.Client]:
+    """EDF's simulator, a facade on it and a bare client on it (close both when done)."""
     app = create_app(ResidentState(), quotas=False)
     pimms = sandbox_facade(workdir / "lookup", apps={"edf": app}, only=("pimms_edf",))
     bare = httpx.Client(transport=httpx.WSGITransport(app=app), base_url=sandbox_base_url("edf"))
+    return app, pimms, bare
+
+
+def measure(workdir: Path, *, calls: int = 200, rounds: int = 41) -> Measured:
+    _app, pimms, bare = simulator_and_facade(workdir)
     try:
-        token = bare.post(
-            "/oauth2/v3/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": SANDBOX_CLIENT_ID,
-                "client_secret": SANDBOX_CLIENT_SECRET,
-            },
-        ).json()["access_token"]
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-        path = f"/customers/v1/accounts/{REFERENCE}"
+        bare_httpx = bare_lookup(bare)
 
         def through_facade() -> object:
             return pimms.lookup_account("edf", REFERENCE)
-
-        def bare_httpx() -> object:
-            response = bare.get(path, headers=headers)
-            response.raise_for_status()
-            return json.loads(response.content)
 
         with quiet_logs():
             assert pimms.lookup_account("edf", REFERENCE).reference == REFERENCE

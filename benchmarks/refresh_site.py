@@ -1,23 +1,34 @@
 """The site side of measure 3, in a process of its own (its peak memory is the one reported):
 write the claims into the site's ledger, then refresh them all, timed.
 
-    python benchmarks/refresh_site.py WORKDIR SITE_NAME CONCURRENCY < simulators.json
+    python benchmarks/refresh_site.py WORKDIR SITE_NAME CONCURRENCY [core|plugins] < sims.json
 
 Prints one JSON line: the refresh's seconds and counts, and the process's peak RSS.
+
+`plugins` times a reference instead of pimms: the same status checks made by each plugin's
+own `pimms_claim_status` function, on the same HTTP clients, from CONCURRENCY plain threads,
+without the core around them (no routing, policy, budget, journal, ledger writes or
+`run_jobs`). What it takes over the yardstick is the machine's and the simulators' share.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import queue
 import resource
 import sys
+import threading
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from common import live_facade, quiet_logs
+from common import PLUGINS, live_facade, quiet_logs
 
-from pimms_core.models import ClaimState
+from pimms_core.errors import PimmsError
+from pimms_core.facade import Pimms
+from pimms_core.models import CallContext, ClaimState, ClaimStatus
 from pimms_core.refresh import refresh_claims
 from pimms_core.store.records import LedgerEntry
 
@@ -26,7 +37,54 @@ STALE_EVERY = 10
 changed (and updates it) as a nightly run would find some."""
 
 
-def main(workdir: Path, site_name: str, concurrency: int) -> None:
+def plugins_alone(pimms: Pimms, concurrency: int) -> dict[str, object]:
+    """The reference run: every open claim asked by its plugin's own function, no core."""
+    claims = pimms.store.ledger.list(open_only=True)
+    functions = {}
+    for name in PLUGINS:
+        module = importlib.import_module(name)
+        functions[module.pimms_partner_info().id] = module.pimms_claim_status
+    call = CallContext(site_id=pimms.config.site_id, agent_id="bench-reference")
+    contexts = {partner: pimms._context(partner, call) for partner in functions}
+    todo: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for index in range(len(claims)):
+        todo.put(index)
+    done = queue.SimpleQueue[tuple[LedgerEntry, ClaimStatus | PimmsError] | None]()
+
+    def work() -> None:
+        while True:
+            try:
+                entry = claims[todo.get_nowait()]
+            except queue.Empty:
+                done.put(None)
+                return
+            check = functions[entry.partner]
+            try:
+                done.put((entry, check(contexts[entry.partner], entry.claim_ref)))
+            except PimmsError as exc:
+                done.put((entry, exc))
+
+    threads = [threading.Thread(target=work) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    checked, changed, failed, working = 0, 0, Counter[str](), concurrency
+    while working:
+        item = done.get()
+        if item is None:
+            working -= 1
+            continue
+        entry, outcome = item
+        checked += 1
+        if isinstance(outcome, PimmsError):
+            failed[outcome.code] += 1
+        elif (outcome.state, outcome.partner_status) != (entry.state, entry.partner_status):
+            changed += 1
+    for thread in threads:
+        thread.join()
+    return {"selected": len(claims), "checked": checked, "changed": changed, "failed": failed}
+
+
+def main(workdir: Path, site_name: str, concurrency: int, mode: str = "core") -> None:
     served = json.loads(sys.stdin.readline())
     # The facade's own limit of requests in flight per partner (4 by default) would cap the
     # run below the concurrency asked for.
@@ -54,17 +112,23 @@ def main(workdir: Path, site_name: str, concurrency: int) -> None:
                 )
             )
         started = time.perf_counter()
-        summary = refresh_claims(pimms, concurrency=concurrency)
+        if mode == "plugins":
+            counts = plugins_alone(pimms, concurrency)
+        else:
+            summary = refresh_claims(pimms, concurrency=concurrency)
+            counts = {
+                "selected": summary.selected,
+                "checked": summary.checked,
+                "changed": summary.changed,
+                "failed": dict(summary.failed),
+            }
         seconds = time.perf_counter() - started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(
         json.dumps(
             {
                 "seconds": seconds,
-                "selected": summary.selected,
-                "checked": summary.checked,
-                "changed": summary.changed,
-                "failed": dict(summary.failed),
+                **counts,
                 "peak_rss_mb": peak_kib * 1024 / 1e6,
             }
         )
@@ -72,4 +136,4 @@ def main(workdir: Path, site_name: str, concurrency: int) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]))
+    main(Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), *sys.argv[4:5])

@@ -58,7 +58,7 @@ def measure(workdir: Path, *, claims: int = CLAIMS, runs: int = RUNS) -> Measure
             raise RuntimeError("the simulators' process ended before serving")
         for run in range(runs):
             results.append(_site(workdir, f"site-{run}", served, "core"))
-            if run < runs - 1:  # interleaved, so that the machine's drift hits both
+            if run < max(runs - 1, 1):  # interleaved, so that the machine's drift hits both
                 references.append(_site(workdir, f"reference-{run}", served, "plugins"))
     finally:
         simulators.terminate()

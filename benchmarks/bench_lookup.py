@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 from common import (
@@ -61,16 +60,16 @@ def bare_lookup(bare: httpx.Client) -> Callable[[], object]:
     return bare_httpx
 
 
-def simulator_and_facade(workdir: Path) -> tuple[Any, ResidentPimms, httpx.Client]:
-    """EDF's simulator, a facade on it and a bare client on it (close both when done)."""
+def simulator_and_facade(workdir: Path) -> tuple[ResidentPimms, httpx.Client]:
+    """A facade and a bare client on one EDF simulator, in-process (close both when done)."""
     app = create_app(ResidentState(), quotas=False)
     pimms = sandbox_facade(workdir / "lookup", apps={"edf": app}, only=("pimms_edf",))
     bare = httpx.Client(transport=httpx.WSGITransport(app=app), base_url=sandbox_base_url("edf"))
-    return app, pimms, bare
+    return pimms, bare
 
 
 def measure(workdir: Path, *, calls: int = 200, rounds: int = 41) -> Measured:
-    _app, pimms, bare = simulator_and_facade(workdir)
+    pimms, bare = simulator_and_facade(workdir)
     try:
         bare_httpx = bare_lookup(bare)
 

@@ -42,7 +42,7 @@ def main() -> int:
     for line in machine():
         print(line)
     with tempfile.TemporaryDirectory(prefix="pimms-layers-") as workdir:
-        _app, pimms, bare = simulator_and_facade(Path(workdir))
+        pimms, bare = simulator_and_facade(Path(workdir))
         try:
             pimms.lookup_account("edf", REFERENCE)  # the facade fetches its token
             context = pimms._context("edf", CallContext())

@@ -6,9 +6,10 @@ write the claims into the site's ledger, then refresh them all, timed.
 Prints one JSON line: the refresh's seconds and counts, and the process's peak RSS.
 
 `plugins` times a reference instead of pimms: the same status checks made by each plugin's
-own `pimms_claim_status` function, on the same HTTP clients, from CONCURRENCY plain threads,
-without the core around them (no routing, policy, budget, journal, ledger writes or
-`run_jobs`). What it takes over the yardstick is the machine's and the simulators' share.
+own `pimms_claim_status` function, on the same HTTP clients (which keep the partner's budget,
+as the core builds them), from CONCURRENCY plain threads, without the core around them (no
+routing, retry policy, guard, journal, ledger writes or `run_jobs`). What it takes over the
+yardstick is the machine's and the simulators' share.
 """
 
 from __future__ import annotations
@@ -46,15 +47,15 @@ def plugins_alone(pimms: Pimms, concurrency: int) -> dict[str, object]:
         functions[module.pimms_partner_info().id] = module.pimms_claim_status
     call = CallContext(site_id=pimms.config.site_id, agent_id="bench-reference")
     contexts = {partner: pimms._context(partner, call) for partner in functions}
-    todo: queue.SimpleQueue[int] = queue.SimpleQueue()
-    for index in range(len(claims)):
-        todo.put(index)
+    todo = queue.SimpleQueue[LedgerEntry]()
+    for entry in claims:
+        todo.put(entry)
     done = queue.SimpleQueue[tuple[LedgerEntry, ClaimStatus | PimmsError] | None]()
 
     def work() -> None:
         while True:
             try:
-                entry = claims[todo.get_nowait()]
+                entry = todo.get_nowait()
             except queue.Empty:
                 done.put(None)
                 return

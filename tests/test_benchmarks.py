@@ -1,5 +1,6 @@
 """The benchmarks still run: the refresh measure end to end on a few claims (both the refresh
-and its plugins-alone reference check every claim, none failing), and the printed line.
+and its plugins-alone reference check every claim, none failing), the lookup measure and its
+layer-by-layer timing on a few calls, and the printed line.
 
 No timing is asserted: the figures are the benchmark's to print, not a test's to judge.
 """
@@ -27,6 +28,24 @@ def test_refresh_measure_checks_every_claim_with_and_without_the_core(tmp_path: 
     assert "for 8 claims (1 changed, failed none)" in result.detail
     assert "the plugins alone, without the core:" in result.detail
     assert result.ratio > 0
+
+
+def test_lookup_measure_and_its_layers_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import bench_lookup
+    import lookup_layers
+
+    result = bench_lookup.measure(tmp_path, calls=5, rounds=2)
+    monkeypatch.setattr(lookup_layers, "CALLS", 5)
+    monkeypatch.setattr(lookup_layers, "ROUNDS", 2)
+
+    assert lookup_layers.main() == 0
+    assert result.ratio > 0
+    assert "bare httpx" in result.detail
+    printed = capsys.readouterr().out.splitlines()
+    layers = [line.split()[0] for line in printed if " us per call " in line]
+    assert layers == ["bare", "client", "payload", "plugin", "facade"]
 
 
 def test_a_ratio_just_above_its_floor_does_not_print_as_the_floor() -> None:

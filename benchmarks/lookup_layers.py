@@ -23,12 +23,11 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from bench_lookup import PATH, REFERENCE, bare_lookup, simulator_and_facade
-from common import machine, quiet_logs
+from common import machine, per_call, quiet_logs
 
 from pimms_core.models import AccountQuery, CallContext
 from pimms_core.payload import Payload
@@ -88,12 +87,7 @@ def _rounds(
     timings: dict[str, list[float]] = {name: [] for name in layers}
     for _ in range(ROUNDS):
         for name, (call, settle) in layers.items():
-            started = time.perf_counter()
-            for _ in range(CALLS):
-                call()
-            if settle is not None:
-                settle()
-            timings[name].append((time.perf_counter() - started) / CALLS)
+            timings[name].append(per_call(call, calls=CALLS, rounds=1, settle=settle))
     return timings
 
 

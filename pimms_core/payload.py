@@ -181,13 +181,7 @@ class Payload:
         data = self.data
         if type(data) is not dict:  # a dict subclass, or no object: `opt_text`'s general case
             return [self.opt_text(name) for name in names]
-        values: list[str | None] = []
-        for name in names:
-            value = data.get(name)
-            if type(value) is not str and value is not None:
-                value = self.opt_text(name)  # an integer's digits, or the error naming it
-            values.append(value)
-        return values
+        return self._texts(data, (), names)
 
     def opt_texts_in(self, key: str, *names: str) -> list[str | None] | None:
         """`opt_obj(key).opt_texts(*names)` without a view on that object (None when it is
@@ -198,12 +192,20 @@ class Payload:
         if type(value) is not dict:  # absent, null, not an object, or a dict subclass
             found = self.opt_obj(key)
             return None if found is None else found.opt_texts(*names)
+        return self._texts(value, (key,), names)
+
+    def _texts(
+        self, data: dict[str, Any], where: tuple[str, ...], names: tuple[str, ...]
+    ) -> list[str | None]:
+        """The text of each name in `data` (the object at `where` under this view); anything
+        not text nor null goes through `opt_text`: an integer's digits, or the error naming it.
+        """
         values: list[str | None] = []
         for name in names:
-            text = value.get(name)
-            if type(text) is not str and text is not None:
-                text = self.opt_text(key, name)  # an integer's digits, or the error naming it
-            values.append(text)
+            value = data.get(name)
+            if type(value) is not str and value is not None:
+                value = self.opt_text(*where, name)
+            values.append(value)
         return values
 
     def integer(self, *keys: str) -> int:

@@ -311,11 +311,8 @@ class SqliteLedger:
                     "WHERE partner = ? AND claim_ref = ?",
                     [(state, status, checked, p, c) for p, c, state, status in rows],
                 ).rowcount
-            limit = tx.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-            chunk = max(1, min(256, (limit - 1) // 4))
             updated = 0
-            for start in range(0, len(rows), chunk):
-                some = rows[start : start + chunk]
+            for some in _chunks(tx, rows, width=4, reserved=1):
                 params = [checked, *(value for row in some for value in row)]
                 updated += tx.execute(_status_update(len(some)), params).rowcount
             return updated
@@ -639,15 +636,22 @@ def _insert_journal_rows(
 
     SQLite lets go of the GIL at each statement, and a writer thread taking it back while the
     site's threads run waits up to 5 ms each time: one statement a row made a batch of 250
-    rows take a second and a half. Each statement carries as many rows as the build of
-    SQLite allows parameters (999 on the oldest, 32766 since 3.32), up to 256.
+    rows take a second and a half. Each statement carries as many rows as `_chunks` allows.
     """
-    rows = _rows(pending)
-    limit = tx.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    chunk = max(1, min(256, limit // _JOURNAL_WIDTH))
-    for start in range(0, len(rows), chunk):
-        some = rows[start : start + chunk]
+    for some in _chunks(tx, _rows(pending), width=_JOURNAL_WIDTH):
         tx.execute(_journal_insert(len(some)), [value for row in some for value in row])
+
+
+def _chunks(
+    tx: sqlite3.Connection, rows: Sequence[R], *, width: int, reserved: int = 0
+) -> Iterator[Sequence[R]]:
+    """`rows` in chunks that one statement can carry: `width` parameters a row, plus
+    `reserved` for the statement itself, within the build's limit (999 on the oldest SQLite,
+    32766 since 3.32), and at most 256 rows."""
+    limit = tx.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    size = max(1, min(256, (limit - reserved) // width))
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
 
 
 def _deferred_row(values: DeferredEntry) -> tuple[Any, ...]:
